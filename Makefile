@@ -1,0 +1,35 @@
+# Everything runs inside .venv, created here from nothing but python3.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Tests run on both cores; crash tests start their own processes.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
+.PHONY: test demo lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/upload.py 256MiB
+	$(BIN)/python bench/many.py 2000 64KiB
+	$(BIN)/python bench/rescan.py 10000
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
