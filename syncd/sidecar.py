@@ -1,0 +1,385 @@
+"""Desired metadata of a media file, from sidecars and folder defaults.
+
+Layers, lowest first: the `base` Metadata from the config, every `.syncd.json`
+from the root down to the file's folder, then the per-file sidecar
+(`<filename>.json` or `<stem>.json`). Later layers override earlier ones key
+by key; `tags` accumulate and `custom` merges per variable. The format is
+described for users in docs/metadata.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from syncd.errors import SidecarError
+from syncd.model import IDENTITY_NAMESPACE, Metadata
+
+# The lowest layer when the config gives nothing (frozen, so safe to share).
+NO_METADATA = Metadata()
+
+FOLDER_DEFAULTS_NAME = ".syncd.json"
+SIDECAR_SUFFIX = ".json"
+
+# Parsed folder defaults kept in memory. One entry per folder; 4096 folders is
+# far more than one scan touches at once, and each entry is a few hundred bytes.
+FOLDER_CACHE_SIZE = 4096
+
+# `difflib` similarity needed before an unknown key gets a "did you mean" hint.
+HINT_CUTOFF = 0.6
+
+FOLDER_KEYS = frozenset(
+    {"title", "description", "tags", "album", "albums", "publish", "publish_date", "custom"}
+)
+SIDECAR_ONLY_KEYS = frozenset({"replace_tags"})
+SIDECAR_KEYS = FOLDER_KEYS | SIDECAR_ONLY_KEYS
+
+_DATE_FORMATS = {
+    re.compile(r"\d{4}-\d{2}-\d{2}"): "%Y-%m-%d",
+    re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"): "%Y-%m-%d %H:%M:%S",
+}
+# Custom photo variables travel as form fields next to the upload's own.
+_CUSTOM_KEY = re.compile(r"[A-Za-z0-9_]+")
+_RESERVED_PREFIX = IDENTITY_NAMESPACE + ":"
+
+# Builds the error for (key, problem) in the file being validated.
+_Err = Callable[[str, str], SidecarError]
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """One file's validated contribution. None means "not set here"."""
+
+    title: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    albums: tuple[str, ...] | None = None
+    publish: bool | None = None
+    publish_date: str | None = None
+    custom: tuple[tuple[str, str], ...] = ()
+    replace_tags: bool = False
+
+
+# --- public API -------------------------------------------------------------
+
+
+def is_sidecar(path: Path) -> bool:
+    """True for metadata files (`.syncd.json`, `*.json`): never uploaded as media."""
+    return path.name.lower().endswith(SIDECAR_SUFFIX)
+
+
+def sidecar_files(media_path: Path, root: Path) -> list[Path]:
+    """Every existing file that contributes to `media_path`'s metadata, shallow first.
+
+    Both sidecar names are listed when both exist (an error for read_metadata),
+    so that fixing the ambiguity counts as a metadata change.
+    """
+    found = [d / FOLDER_DEFAULTS_NAME for d in _folders(media_path, root)]
+    found = [p for p in found if _present(p)]
+    return found + [p for p in _sidecar_candidates(media_path) if _present(p)]
+
+
+def read_metadata(media_path: Path, root: Path, base: Metadata = NO_METADATA) -> Metadata:
+    """The desired metadata of `media_path`, a file under the watch/push `root`.
+
+    Raises SidecarError ("<file>: <key>: <problem>") when any contributing
+    file is unreadable or malformed.
+    """
+    layers = [_folder_layer(d / FOLDER_DEFAULTS_NAME) for d in _folders(media_path, root)]
+    sidecar = _sidecar_path(media_path)
+    if sidecar is not None:
+        layers.append(_parse(sidecar, SIDECAR_KEYS))
+    meta = base
+    for layer in layers:
+        if layer is not None:
+            meta = _apply(meta, layer)
+    if meta.title is None:
+        meta = replace(meta, title=media_path.stem)
+    return meta
+
+
+# --- finding files ----------------------------------------------------------
+
+
+def _present(path: Path) -> bool:
+    # lexists: a dangling symlink is a broken sidecar to report, not an absent one.
+    return os.path.lexists(path)
+
+
+def _folders(media_path: Path, root: Path) -> list[Path]:
+    """The root and every folder below it down to the file's folder, shallow first."""
+    root_abs, parent = Path(os.path.abspath(root)), Path(os.path.abspath(media_path)).parent
+    try:
+        rel = parent.relative_to(root_abs)
+    except ValueError:
+        # The same tree seen through a symlink: compare the real locations.
+        root_abs, parent = root_abs.resolve(), parent.resolve()
+        try:
+            rel = parent.relative_to(root_abs)
+        except ValueError:
+            raise ValueError(f"media_path {media_path} is not under root {root}") from None
+    folders = [root_abs]
+    for part in rel.parts:
+        folders.append(folders[-1] / part)
+    return folders
+
+
+def _sidecar_candidates(media_path: Path) -> list[Path]:
+    by_name = media_path.with_name(media_path.name + SIDECAR_SUFFIX)
+    by_stem = media_path.with_name(media_path.stem + SIDECAR_SUFFIX)
+    return [by_name] if by_stem == by_name else [by_name, by_stem]
+
+
+def _sidecar_path(media_path: Path) -> Path | None:
+    present = [p for p in _sidecar_candidates(media_path) if _present(p)]
+    if len(present) > 1:
+        raise SidecarError(
+            f"{media_path}: two sidecars, {present[0]} and {present[1]}: "
+            "keep only one (which one applies would be a guess)"
+        )
+    return present[0] if present else None
+
+
+# --- folder defaults, cached ------------------------------------------------
+
+
+def _folder_layer(path: Path) -> _Layer | None:
+    try:
+        st = os.stat(path)  # follows symlinks: an edit to the target must be seen
+    except FileNotFoundError:
+        if _present(path):  # a dangling symlink: report it, do not ignore it
+            _parse(path, FOLDER_KEYS)
+        return None
+    except OSError as exc:
+        raise SidecarError(f"{path}: cannot read: {exc.strerror}") from None
+    # The stat fields change whenever the file is rewritten, so an edit is
+    # always seen while an unchanged file is parsed once for a whole folder.
+    key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+    result = _cached_folder_layer(str(path), key)
+    if isinstance(result, SidecarError):
+        raise SidecarError(result.message)
+    return result
+
+
+@lru_cache(maxsize=FOLDER_CACHE_SIZE)
+def _cached_folder_layer(path: str, stat_key: tuple[int, ...]) -> _Layer | SidecarError:
+    """Errors are cached too: one broken `.syncd.json` is parsed once, not once per file."""
+    try:
+        return _parse(Path(path), FOLDER_KEYS)
+    except SidecarError as exc:
+        return exc
+
+
+def folder_cache_clear() -> None:
+    """Forget parsed folder defaults (tests; long-running processes need not call it)."""
+    _cached_folder_layer.cache_clear()
+
+
+def folder_parse_count() -> int:
+    """How many times folder defaults were actually parsed (cache misses)."""
+    return _cached_folder_layer.cache_info().misses
+
+
+# --- parsing and validation -------------------------------------------------
+
+
+def _parse(path: Path, allowed: frozenset[str]) -> _Layer:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # tolerate the BOM some editors write
+    except UnicodeDecodeError as exc:
+        raise SidecarError(
+            f"{path}: not valid UTF-8 (bad byte at offset {exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise SidecarError(f"{path}: {exc.key}: given twice") from None
+    except json.JSONDecodeError as exc:
+        raise SidecarError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise SidecarError(f"{path}: expected a JSON object {{...}}, got {_json_type(data)}")
+    return _validate(path, data, allowed)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _validate(path: Path, data: dict[str, Any], allowed: frozenset[str]) -> _Layer:
+    for key in data:
+        if key not in allowed:
+            raise SidecarError(f"{path}: {key}: {_unknown_key_problem(key, allowed)}")
+    if "album" in data and "albums" in data:
+        raise SidecarError(f"{path}: album: give either album or albums, not both")
+
+    def err(key: str, problem: str) -> SidecarError:
+        return SidecarError(f"{path}: {key}: {problem}")
+
+    def typed(key: str, kind: type, kind_name: str) -> Any:
+        value = data.get(key)
+        if key in data and not _is(value, kind):
+            raise err(key, f"expected {kind_name}, got {_json_type(value)}")
+        return value
+
+    title = typed("title", str, "a string")
+    description = typed("description", str, "a string")
+    publish = typed("publish", bool, "true or false")
+    replace_tags = typed("replace_tags", bool, "true or false")
+
+    albums: tuple[str, ...] | None = None
+    if "album" in data:
+        albums = (_album(err, "album", typed("album", str, "a string")),)
+    elif "albums" in data:
+        names = _string_list(err, "albums", data["albums"])
+        albums = tuple(dict.fromkeys(_album(err, "albums", n) for n in names))
+
+    return _Layer(
+        title=_stripped(title),
+        description=_stripped(description),
+        tags=_tags(err, data["tags"]) if "tags" in data else (),
+        albums=albums,
+        publish=publish,
+        publish_date=_date(err, typed("publish_date", str, "a string")),
+        custom=_custom(err, data["custom"]) if "custom" in data else (),
+        replace_tags=bool(replace_tags),
+    )
+
+
+def _unknown_key_problem(key: str, allowed: frozenset[str]) -> str:
+    if key in SIDECAR_ONLY_KEYS:
+        return f"only allowed in a per-file sidecar, not in {FOLDER_DEFAULTS_NAME}"
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=HINT_CUTOFF)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key; {hint}known keys: {', '.join(sorted(allowed))}"
+
+
+def _is(value: Any, kind: type) -> bool:
+    # bool is an int subclass in Python; JSON keeps them apart, so do we.
+    if kind is not bool and isinstance(value, bool):
+        return False
+    return isinstance(value, kind)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {json.dumps(value)}"
+    if isinstance(value, int | float):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _stripped(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None  # empty after stripping = not given
+
+
+def _string_list(err: _Err, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise err(key, f"expected an array of strings, got {_json_type(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise err(f"{key}[{i}]", f"expected a string, got {_json_type(item)}")
+    return value
+
+
+def _album(err: _Err, key: str, name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise err(key, 'album title is empty; use "albums": [] for no album')
+    return name
+
+
+def _tags(err: _Err, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = value.split()
+    elif isinstance(value, list):
+        items = [item.strip() for item in _string_list(err, "tags", value)]
+    else:
+        raise err("tags", f"expected an array of strings or a string, got {_json_type(value)}")
+    tags = [t for t in items if t]
+    for tag in tags:
+        if tag.lower().startswith(_RESERVED_PREFIX):
+            raise err(
+                "tags",
+                f"tag {tag!r} uses the reserved {_RESERVED_PREFIX!r} prefix "
+                "(syncd's identity marker); rename it",
+            )
+    return tuple(dict.fromkeys(tags))
+
+
+def _date(err: _Err, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    for pattern, fmt in _DATE_FORMATS.items():
+        if pattern.fullmatch(value):
+            try:
+                datetime.strptime(value, fmt)
+            except ValueError as exc:
+                raise err("publish_date", f"{value!r} is not a real date/time ({exc})") from None
+            return value
+    raise err(
+        "publish_date", f"{value!r} is not YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (e.g. 2024-05-31)"
+    )
+
+
+def _custom(err: _Err, value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise err("custom", f"expected an object of string values, got {_json_type(value)}")
+    for name, item in value.items():
+        if not _CUSTOM_KEY.fullmatch(name):
+            raise err(f"custom.{name}", "variable names use only letters, digits and _")
+        if not isinstance(item, str):
+            raise err(f"custom.{name}", f"expected a string, got {_json_type(item)}")
+    return tuple(sorted(value.items()))
+
+
+# --- layering ---------------------------------------------------------------
+
+
+def _apply(meta: Metadata, layer: _Layer) -> Metadata:
+    tags = layer.tags if layer.replace_tags else tuple(dict.fromkeys(meta.tags + layer.tags))
+    custom = dict(meta.custom)
+    custom.update(layer.custom)
+    return Metadata(
+        title=layer.title if layer.title is not None else meta.title,
+        description=layer.description if layer.description is not None else meta.description,
+        tags=tags,
+        albums=layer.albums if layer.albums is not None else meta.albums,
+        publish=layer.publish if layer.publish is not None else meta.publish,
+        publish_date=layer.publish_date if layer.publish_date is not None else meta.publish_date,
+        custom=tuple(sorted(custom.items())),
+    )
