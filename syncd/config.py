@@ -6,9 +6,19 @@ Loading and validation (`load_config`) live here too.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import logging
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from syncd.errors import ConfigError
 from syncd.model import UploadMode
 
 DEFAULT_OAUTH_BASE_URL = "https://api.visualplatform.net"
@@ -89,3 +99,455 @@ class Config:
     scan: ScanConfig = ScanConfig()
     watch: tuple[WatchRoot, ...] = ()
     source: Path | None = None  # the file this came from, for messages
+
+
+# --- loading and validation -------------------------------------------------
+# Everything below turns a TOML file into the dataclasses above. Errors are
+# ConfigError naming the file, the dotted key and the problem.
+
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "SYNCD_CONFIG"
+CONFIG_FILENAME = "syncd.toml"
+USER_CONFIG_PATH = Path("~/.config/syncd/syncd.toml")
+DEFAULT_JOURNAL_PATH = "~/.local/state/syncd/journal.db"
+# systemd's LoadCredential= puts each credential as a file in this folder.
+CREDENTIALS_DIR_ENV = "CREDENTIALS_DIRECTORY"
+# The four credential keys and the environment variables that override them.
+CREDENTIAL_ENV = {
+    "consumer_key": "SYNCD_CONSUMER_KEY",
+    "consumer_secret": "SYNCD_CONSUMER_SECRET",
+    "access_token": "SYNCD_ACCESS_TOKEN",
+    "access_token_secret": "SYNCD_ACCESS_TOKEN_SECRET",
+}
+SECRET_KEYS = frozenset({"consumer_secret", "access_token_secret"})
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "m": 1024**2,
+    "g": 1024**3,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from `123`, `"8MiB"`, `"1.5 GB"`. Raises ValueError saying what is accepted."""
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a size")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError(f"{text} is negative")
+        return text
+    match = _SIZE_RE.match(str(text))
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise ValueError(
+            f"{text!r} is not a size (use bytes, or a number with B, KiB, MiB, GiB, KB, MB, GB)"
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def find_config_path(
+    explicit: str | Path | None = None, *, env: Mapping[str, str] | None = None
+) -> Path:
+    """The config file to use: explicit, $SYNCD_CONFIG, ./syncd.toml, ~/.config/syncd/syncd.toml."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    candidates = [Path.cwd() / CONFIG_FILENAME, USER_CONFIG_PATH.expanduser()]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigError(
+        f"no config file found (tried ${CONFIG_ENV}, {tried}); pass --config or create one "
+        "from config.example.toml"
+    )
+
+
+def is_loopback_host(domain: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and [::1], with or without a :port."""
+    host = domain
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Reader:
+    """Validates one TOML table, tracking the dotted prefix for messages."""
+
+    def __init__(self, source: str, table: Mapping[str, Any], prefix: str) -> None:
+        self.source = source
+        self.table = table
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.key(name)}: {problem}")
+
+    def check_keys(self, allowed: set[str] | frozenset[str]) -> None:
+        for name in self.table:
+            if name not in allowed:
+                raise self.fail(name, "unknown key" + _hint(name, allowed))
+
+    def get(self, name: str, kinds: tuple[type, ...], default: Any, what: str) -> Any:
+        if name not in self.table:
+            return default
+        value = self.table[name]
+        # bool is an int in Python; a flag is never a number here and vice versa.
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(name, f"expected {what}, got a boolean")
+        if not isinstance(value, kinds):
+            raise self.fail(name, f"expected {what}, got {_type_name(value)}")
+        return value
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        return self.get(name, (str,), default, "a string")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self.get(name, (bool,), default, "true or false")
+
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        value = self.get(name, (int,), default, "an integer")
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        value = float(self.get(name, (int, float), default, "a number"))
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum:g}, got {value:g}")
+        return value
+
+    def size(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.get(name, (int, str), default, "a size (bytes or a string like '8MiB')")
+        try:
+            value = parse_size(raw)
+        except ValueError as exc:
+            raise self.fail(name, str(exc)) from None
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum} bytes, got {value}")
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, (list,), [], "a list of strings")
+        for item in value:
+            if not isinstance(item, str):
+                raise self.fail(name, f"expected a list of strings, found {_type_name(item)}")
+        return tuple(value)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.string(name, default)
+        assert value is not None
+        if value not in choices:
+            raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def table_at(self, name: str) -> _Reader:
+        value = self.get(name, (dict,), {}, f"a table [{self.key(name)}]")
+        return _Reader(self.source, value, self.key(name))
+
+
+def _hint(name: str, allowed: set[str] | frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(allowed))})"
+
+
+def _type_name(value: object) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _resolve_path(text: str, base: Path) -> Path:
+    """Expand ~ and make relative paths relative to the config file's folder."""
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _read_credential(
+    site: _Reader, name: str, env: Mapping[str, str], base: Path
+) -> tuple[str | None, bool]:
+    """(value, came_from_the_file_itself) for one credential; env wins over the file."""
+    env_name = CREDENTIAL_ENV[name]
+    file_key = f"{name}_file"
+    if name in site.table and file_key in site.table:
+        raise site.fail(file_key, f"give either {site.key(name)} or {site.key(file_key)}, not both")
+    if env.get(env_name):
+        return env[env_name], False
+    inline = site.string(name)
+    if inline is not None:
+        return inline, True
+    file_text = site.string(file_key)
+    if file_text is not None:
+        return _read_secret_file(_resolve_path(file_text, base), site, file_key), False
+    cred_dir = env.get(CREDENTIALS_DIR_ENV)
+    if cred_dir and (Path(cred_dir) / name).is_file():
+        return _read_secret_file(Path(cred_dir) / name, site, name), False
+    return None, False
+
+
+def _read_secret_file(path: Path, site: _Reader, key: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise site.fail(key, f"file {path} does not exist") from None
+    except OSError as exc:
+        raise site.fail(key, f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise site.fail(key, f"{path} is not UTF-8 text") from None
+    # `echo secret > file` adds a newline that is not part of the secret.
+    text = text.removesuffix("\n")
+    if not text:
+        raise site.fail(key, f"file {path} is empty")
+    return text
+
+
+SITE_KEYS = frozenset(
+    {
+        "domain",
+        "scheme",
+        "oauth_base_url",
+        *CREDENTIAL_ENV,
+        *(f"{name}_file" for name in CREDENTIAL_ENV),
+    }
+)
+
+
+def _load_site(
+    site: _Reader, env: Mapping[str, str], base: Path, require_tokens: bool
+) -> tuple[SiteConfig, bool]:
+    """The [site] table, and whether the file itself holds a secret."""
+    site.check_keys(SITE_KEYS)
+    domain = site.string("domain")
+    if not domain:
+        raise site.fail("domain", "is required (the site's host name, e.g. video.example.com)")
+    if "://" in domain or "/" in domain:
+        raise site.fail("domain", f"{domain!r} must be a bare host[:port], without scheme or path")
+    scheme = site.choice("scheme", "https", ("https", "http"))
+    if scheme == "http" and not is_loopback_host(domain):
+        raise site.fail(
+            "scheme",
+            f"'http' is allowed only for loopback hosts, not {domain!r}: credentials and "
+            "uploads must travel over https",
+        )
+    oauth_base_url = site.string("oauth_base_url", DEFAULT_OAUTH_BASE_URL)
+    assert oauth_base_url is not None
+    if not re.match(r"^https?://[^/]+", oauth_base_url):
+        raise site.fail("oauth_base_url", f"{oauth_base_url!r} is not an http(s) URL")
+    values: dict[str, str] = {}
+    holds_secret = False
+    for name in CREDENTIAL_ENV:
+        value, inline = _read_credential(site, name, env, base)
+        holds_secret |= inline and name in SECRET_KEYS
+        needed = require_tokens or name.startswith("consumer")
+        if value is None and needed:
+            raise site.fail(
+                name,
+                f"is required (set it, or {name}_file, or ${CREDENTIAL_ENV[name]}; "
+                "`syncd auth` can fetch access tokens)",
+            )
+        values[name] = value or ""
+    config = SiteConfig(
+        domain=domain,
+        consumer_key=values["consumer_key"],
+        consumer_secret=Secret(values["consumer_secret"]),
+        access_token=values["access_token"],
+        access_token_secret=Secret(values["access_token_secret"]),
+        scheme=scheme,
+        oauth_base_url=oauth_base_url.rstrip("/"),
+    )
+    return config, holds_secret
+
+
+def _load_upload(up: _Reader) -> UploadConfig:
+    up.check_keys(
+        {
+            "mode",
+            "chunk_size",
+            "chunk_threshold",
+            "chunk_concurrency",
+            "concurrency",
+            "bwlimit",
+            "max_attempts",
+            "connect_timeout",
+            "read_timeout",
+            "publish",
+        }
+    )
+    d = UploadConfig()
+    bwlimit = up.size("bwlimit", 0)
+    return UploadConfig(
+        mode=UploadMode(up.choice("mode", d.mode.value, tuple(m.value for m in UploadMode))),
+        chunk_size=up.size("chunk_size", d.chunk_size, minimum=1),
+        chunk_threshold=up.size("chunk_threshold", d.chunk_threshold),
+        chunk_concurrency=up.integer("chunk_concurrency", d.chunk_concurrency, minimum=1),
+        concurrency=up.integer("concurrency", d.concurrency, minimum=1),
+        bwlimit=bwlimit or None,
+        max_attempts=up.integer("max_attempts", d.max_attempts, minimum=1),
+        connect_timeout=_positive(up, "connect_timeout", d.connect_timeout),
+        read_timeout=_positive(up, "read_timeout", d.read_timeout),
+        publish=up.boolean("publish", d.publish),
+    )
+
+
+def _positive(reader: _Reader, name: str, default: float) -> float:
+    value = reader.number(name, default)
+    if value <= 0:
+        raise reader.fail(name, "must be more than 0 seconds")
+    return value
+
+
+def _load_scan(sc: _Reader) -> ScanConfig:
+    sc.check_keys(
+        {
+            "stable_seconds",
+            "min_age",
+            "include",
+            "exclude",
+            "extensions",
+            "follow_symlinks",
+            "duplicates",
+        }
+    )
+    d = ScanConfig()
+    extensions = tuple(e.lower().lstrip(".") for e in sc.strings("extensions"))
+    return ScanConfig(
+        stable_seconds=sc.number("stable_seconds", d.stable_seconds),
+        min_age=sc.number("min_age", d.min_age),
+        include=sc.strings("include"),
+        exclude=sc.strings("exclude"),
+        extensions=extensions,
+        follow_symlinks=sc.boolean("follow_symlinks", d.follow_symlinks),
+        duplicates=sc.choice("duplicates", d.duplicates, ("skip", "upload")),
+    )
+
+
+def _load_watch(source: str, raw: object, base: Path) -> tuple[WatchRoot, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: watch: expected [[watch]] tables, got {_type_name(raw)}")
+    roots = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{source}: watch[{index}]: expected a table")
+        w = _Reader(source, entry, f"watch[{index}]")
+        w.check_keys({"path", "album", "mode", "tags"})
+        path = w.string("path")
+        if not path:
+            raise w.fail("path", "is required (the folder to upload from)")
+        mode = w.string("mode")
+        if mode is not None and mode not in {m.value for m in UploadMode}:
+            choices = ", ".join(m.value for m in UploadMode)
+            raise w.fail("mode", f"{mode!r} is not one of {choices}")
+        roots.append(
+            WatchRoot(
+                path=_resolve_path(path, base),
+                album=w.string("album"),
+                mode=UploadMode(mode) if mode else None,
+                tags=w.strings("tags"),
+            )
+        )
+    return tuple(roots)
+
+
+def _warn_if_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s holds secrets but is readable by group/others (mode %o); run: chmod 600 %s",
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    source: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    require_tokens: bool = True,
+) -> tuple[Config, bool]:
+    """Validate an already-parsed TOML document: (config, file holds a secret)."""
+    env = os.environ if env is None else env
+    name = str(source) if source else "<config>"
+    base = source.parent if source else Path.cwd()
+    top = _Reader(name, data, "")
+    top.check_keys({"site", "journal", "upload", "scan", "watch"})
+    if "site" not in data:
+        raise ConfigError(f"{name}: site: the [site] section is required")
+    site, holds_secret = _load_site(top.table_at("site"), env, base, require_tokens)
+    journal = top.table_at("journal")
+    journal.check_keys({"path"})
+    journal_text = journal.string("path", DEFAULT_JOURNAL_PATH)
+    if not journal_text:
+        raise journal.fail("path", "must not be empty")
+    config = Config(
+        site=site,
+        journal_path=_resolve_path(journal_text, base),
+        upload=_load_upload(top.table_at("upload")),
+        scan=_load_scan(top.table_at("scan")),
+        watch=_load_watch(name, data.get("watch", []), base),
+        source=source,
+    )
+    return config, holds_secret
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    require_tokens: bool = True,
+) -> Config:
+    """Find, read and validate the config. `require_tokens=False` is for `syncd auth`.
+
+    Credentials come from, in order: $SYNCD_<NAME> env vars, the key itself,
+    `<name>_file`, then $CREDENTIALS_DIRECTORY/<name> (systemd LoadCredential=).
+    """
+    source = find_config_path(path, env=env).absolute()
+    try:
+        raw = source.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    config, holds_secret = parse_config(data, source=source, env=env, require_tokens=require_tokens)
+    if holds_secret:
+        _warn_if_readable(source)
+    return config
