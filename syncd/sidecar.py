@@ -126,7 +126,7 @@ def _folders(media_path: Path, root: Path) -> list[Path]:
             rel = parent.relative_to(root_abs)
         except ValueError:
             raise ValueError(f"media_path {media_path} is not under root {root}") from None
-    folders = [root_abs]
+    folders = [root]  # spelled as the caller spelled it, like the sidecar path
     for part in rel.parts:
         folders.append(folders[-1] / part)
     return folders
@@ -163,7 +163,7 @@ def _folder_layer(path: Path) -> _Layer | None:
     # The stat fields change whenever the file is rewritten, so an edit is
     # always seen while an unchanged file is parsed once for a whole folder.
     key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-    result = _cached_folder_layer(str(path), key)
+    result = _cached_folder_layer(os.path.abspath(path), key)
     if isinstance(result, SidecarError):
         raise SidecarError(result.message)
     return result

@@ -1,0 +1,559 @@
+"""syncd.sidecar against real files in tmp_path (and the bundled examples/)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import sidecar
+from syncd.errors import SidecarError
+from syncd.model import Metadata
+from syncd.sidecar import is_sidecar, read_metadata, sidecar_files
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# The examples are committed to git: keep the checkout small.
+EXAMPLES_MAX_BYTES = 200 * 1024
+
+Files = dict[str, Any]  # relative path -> JSON value, or raw bytes
+
+
+def make_tree(root: Path, files: Files, media: tuple[str, ...] = ()) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    for rel in media:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x00media")
+
+
+# --- layering ---------------------------------------------------------------
+
+LAYER_CASES: list[tuple[str, Files, str, Metadata, dict[str, Any]]] = [
+    (
+        "no files at all: base plus default title from the stem",
+        {},
+        "a/interview-2019.mp4",
+        Metadata(tags=("cfg",), albums=("Archive",), publish=False),
+        {
+            "title": "interview-2019",
+            "tags": ("cfg",),
+            "albums": ("Archive",),
+            "publish": False,
+            "description": None,
+        },
+    ),
+    (
+        "root < folder < sidecar, key by key",
+        {
+            ".syncd.json": {"album": "Root", "publish": False, "description": "root d"},
+            "a/.syncd.json": {"album": "A", "publish_date": "2020-01-02"},
+            "a/b/.syncd.json": {"publish": True},
+            "a/b/x.mp4.json": {"title": "X", "publish_date": "2021-03-04 05:06:07"},
+        },
+        "a/b/x.mp4",
+        Metadata(albums=("Cfg",)),
+        {
+            "title": "X",
+            "description": "root d",
+            "albums": ("A",),
+            "publish": True,
+            "publish_date": "2021-03-04 05:06:07",
+        },
+    ),
+    (
+        "tags accumulate shallow first, de-duplicated, string form split",
+        {
+            ".syncd.json": {"tags": ["examples", " spaced tag ", ""]},
+            "a/.syncd.json": {"tags": "nature examples  wild"},
+            "a/x.json": {"tags": ["ocean", "nature"]},
+        },
+        "a/x.mp4",
+        Metadata(tags=("cfg",)),
+        {"tags": ("cfg", "examples", "spaced tag", "nature", "wild", "ocean")},
+    ),
+    (
+        "replace_tags drops every inherited tag, base included",
+        {
+            ".syncd.json": {"tags": ["examples"]},
+            "x.mp4.json": {"tags": "only", "replace_tags": True},
+        },
+        "x.mp4",
+        Metadata(tags=("cfg",)),
+        {"tags": ("only",)},
+    ),
+    (
+        "replace_tags false keeps the union",
+        {".syncd.json": {"tags": ["examples"]}, "x.mp4.json": {"tags": "t", "replace_tags": False}},
+        "x.mp4",
+        Metadata(),
+        {"tags": ("examples", "t")},
+    ),
+    (
+        "album vs albums: a deeper albums list replaces, duplicates dropped",
+        {".syncd.json": {"album": " Root "}, "a/.syncd.json": {"albums": ["P", "Q", "P"]}},
+        "a/x.mp4",
+        Metadata(),
+        {"albums": ("P", "Q")},
+    ),
+    (
+        "an empty albums list clears inherited albums",
+        {".syncd.json": {"album": "Root"}, "x.mp4.json": {"albums": []}},
+        "x.mp4",
+        Metadata(albums=("Cfg",)),
+        {"albums": ()},
+    ),
+    (
+        "empty title/description after stripping count as absent",
+        {
+            ".syncd.json": {"description": "keep me"},
+            "x.mp4.json": {"title": "  ", "description": ""},
+        },
+        "x.mp4",
+        Metadata(),
+        {"title": "x", "description": "keep me"},
+    ),
+    (
+        "title and description are stripped, HTML kept",
+        {"x.mp4.json": {"title": "  Waves ", "description": " <p>a <b>b</b></p>\n"}},
+        "x.mp4",
+        Metadata(),
+        {"title": "Waves", "description": "<p>a <b>b</b></p>"},
+    ),
+    (
+        "custom merges per variable, deeper wins, sorted",
+        {".syncd.json": {"custom": {"b": "1", "a": "root"}}, "x.json": {"custom": {"a": "file"}}},
+        "x.mp4",
+        Metadata(),
+        {"custom": (("a", "file"), ("b", "1"))},
+    ),
+    (
+        "stem sidecar used when the filename sidecar is absent",
+        {"x.json": {"title": "By stem"}},
+        "x.mp4",
+        Metadata(),
+        {"title": "By stem"},
+    ),
+    (
+        "a UTF-8 BOM is tolerated; non-ASCII text kept",
+        {"x.mp4.json": b'\xef\xbb\xbf{"title": "Bl\xc3\xa5b\xc3\xa6r"}'},
+        "x.mp4",
+        Metadata(),
+        {"title": "Blåbær"},
+    ),
+    (
+        "a file without a suffix: one sidecar name, not ambiguous",
+        {"README.json": {"title": "Readme"}},
+        "README",
+        Metadata(),
+        {"title": "Readme"},
+    ),
+    (
+        ".syncd.json above the root is ignored",
+        {".syncd.json": {"title": "outside"}, "root/x.mp4.json": {"tags": "t"}},
+        "root/x.mp4",
+        Metadata(),
+        {"title": "x", "tags": ("t",)},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "media", "base", "expected"),
+    [case[1:] for case in LAYER_CASES],
+    ids=[case[0] for case in LAYER_CASES],
+)
+def test_layering(
+    tmp_path: Path, files: Files, media: str, base: Metadata, expected: dict[str, Any]
+) -> None:
+    make_tree(tmp_path, files, (media,))
+    # The last case puts its root one level down; every other case uses tmp_path.
+    root = tmp_path / "root" if media.startswith("root/") else tmp_path
+    meta = read_metadata(tmp_path / media, root, base)
+    got = {key: getattr(meta, key) for key in expected}
+    assert got == expected
+
+
+# --- bad input: each problem has its own message naming the file -------------
+
+ERROR_CASES: list[tuple[str, Files, str, list[str]]] = [
+    (
+        "invalid JSON gives line and column",
+        {"x.mp4.json": b'{"title": "x",\n  "tags": [}'},
+        "x.mp4.json",
+        ["invalid JSON at line 2 column"],
+    ),
+    (
+        "unknown key with a did-you-mean hint",
+        {"x.mp4.json": {"tag": ["a"]}},
+        "x.mp4.json",
+        ["tag: unknown key", "did you mean 'tags'?"],
+    ),
+    (
+        "unknown key without a close match lists the known keys",
+        {"x.mp4.json": {"zzzzzz": 1}},
+        "x.mp4.json",
+        ["zzzzzz: unknown key; known keys: album, albums,"],
+    ),
+    (
+        "replace_tags is for per-file sidecars only",
+        {".syncd.json": {"replace_tags": True}},
+        ".syncd.json",
+        ["replace_tags: only allowed in a per-file sidecar"],
+    ),
+    (
+        "wrong type names key, expected and got",
+        {"x.mp4.json": {"title": 5}},
+        "x.mp4.json",
+        ["title: expected a string, got number 5"],
+    ),
+    (
+        "publish must be a JSON boolean, not 1",
+        {"x.mp4.json": {"publish": 1}},
+        "x.mp4.json",
+        ["publish: expected true or false, got number 1"],
+    ),
+    (
+        "publish must not be a string",
+        {"x.mp4.json": {"publish": "yes"}},
+        "x.mp4.json",
+        ["publish: expected true or false, got a string"],
+    ),
+    (
+        "null is a wrong type, not absence",
+        {"x.mp4.json": {"description": None}},
+        "x.mp4.json",
+        ["description: expected a string, got null"],
+    ),
+    (
+        "tags of the wrong type",
+        {"x.mp4.json": {"tags": {"a": 1}}},
+        "x.mp4.json",
+        ["tags: expected an array of strings or a string, got an object"],
+    ),
+    (
+        "a non-string tag in the list names its index",
+        {"x.mp4.json": {"tags": ["ok", True]}},
+        "x.mp4.json",
+        ["tags[1]: expected a string, got boolean true"],
+    ),
+    (
+        "albums must be a list",
+        {"x.mp4.json": {"albums": "Nature"}},
+        "x.mp4.json",
+        ["albums: expected an array of strings, got a string"],
+    ),
+    (
+        "album and albums together",
+        {".syncd.json": {"album": "A", "albums": ["B"]}},
+        ".syncd.json",
+        ["album: give either album or albums, not both"],
+    ),
+    (
+        "an empty album title",
+        {"x.mp4.json": {"album": "  "}},
+        "x.mp4.json",
+        ["album: album title is empty"],
+    ),
+    (
+        "publish_date in a foreign format",
+        {"x.mp4.json": {"publish_date": "31/05/2024"}},
+        "x.mp4.json",
+        ["publish_date: '31/05/2024' is not YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"],
+    ),
+    (
+        "publish_date that is not a real date",
+        {"x.mp4.json": {"publish_date": "2023-02-29"}},
+        "x.mp4.json",
+        ["publish_date: '2023-02-29' is not a real date/time"],
+    ),
+    (
+        "publish_date with an impossible time",
+        {".syncd.json": {"publish_date": "2024-01-01 24:00:00"}},
+        ".syncd.json",
+        ["publish_date: '2024-01-01 24:00:00' is not a real date/time"],
+    ),
+    (
+        "a tag in syncd's identity namespace",
+        {"x.mp4.json": {"tags": "ok syncd:0123abcd"}},
+        "x.mp4.json",
+        ["tags: tag 'syncd:0123abcd' uses the reserved 'syncd:' prefix"],
+    ),
+    (
+        "the identity namespace check ignores case",
+        {".syncd.json": {"tags": ["SyncD:x"]}},
+        ".syncd.json",
+        ["tags: tag 'SyncD:x' uses the reserved 'syncd:' prefix"],
+    ),
+    (
+        "custom must be an object",
+        {"x.mp4.json": {"custom": ["a"]}},
+        "x.mp4.json",
+        ["custom: expected an object of string values, got an array"],
+    ),
+    (
+        "custom values must be strings",
+        {"x.mp4.json": {"custom": {"year": 2019}}},
+        "x.mp4.json",
+        ["custom.year: expected a string, got number 2019"],
+    ),
+    (
+        "custom variable names are restricted",
+        {"x.mp4.json": {"custom": {"bad name": "v"}}},
+        "x.mp4.json",
+        ["custom.bad name: variable names use only letters, digits and _"],
+    ),
+    (
+        "top level must be an object",
+        {"x.mp4.json": ["title"]},
+        "x.mp4.json",
+        ["expected a JSON object {...}, got an array"],
+    ),
+    (
+        "a key given twice",
+        {"x.mp4.json": b'{"title": "a", "title": "b"}'},
+        "x.mp4.json",
+        ["title: given twice"],
+    ),
+    (
+        "invalid UTF-8",
+        {"x.mp4.json": b'{"title": "caf\xe9"}'},
+        "x.mp4.json",
+        ["not valid UTF-8 (bad byte at offset 14)"],
+    ),
+    (
+        "a broken folder file fails files in subfolders too",
+        {".syncd.json": b"{", "a/b/.syncd.json": {"tags": "fine"}},
+        ".syncd.json",
+        ["invalid JSON at line 1 column 2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "bad", "fragments"),
+    [case[1:] for case in ERROR_CASES],
+    ids=[case[0] for case in ERROR_CASES],
+)
+def test_bad_input(tmp_path: Path, files: Files, bad: str, fragments: list[str]) -> None:
+    media = "a/b/x.mp4" if "a/b/.syncd.json" in files else "x.mp4"
+    make_tree(tmp_path, files, (media,))
+    with pytest.raises(SidecarError) as info:
+        read_metadata(tmp_path / media, tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / bad}: "), message
+    for fragment in fragments:
+        assert fragment in message
+
+
+UNREADABLE_CASES = [
+    ("sidecar is a directory", "x.mp4.json", "dir", "Is a directory"),
+    ("sidecar is a dangling symlink", "x.json", "dangling", "No such file or directory"),
+    ("folder defaults is a directory", ".syncd.json", "dir", "Is a directory"),
+    ("folder defaults is a dangling symlink", ".syncd.json", "dangling", "No such file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "os_error"),
+    [case[1:] for case in UNREADABLE_CASES],
+    ids=[case[0] for case in UNREADABLE_CASES],
+)
+def test_unreadable(tmp_path: Path, name: str, kind: str, os_error: str) -> None:
+    # Tests run as root, so chmod 000 would not stop a read: use a directory or a dead link.
+    make_tree(tmp_path, {}, ("x.mp4",))
+    bad = tmp_path / name
+    if kind == "dir":
+        bad.mkdir()
+    else:
+        bad.symlink_to(tmp_path / "gone.json")
+    with pytest.raises(SidecarError) as info:
+        read_metadata(tmp_path / "x.mp4", tmp_path)
+    assert str(info.value).startswith(f"{bad}: cannot read: ")
+    assert os_error in str(info.value)
+    # The broken file still counts as contributing, so fixing it is noticed.
+    assert bad in sidecar_files(tmp_path / "x.mp4", tmp_path)
+
+
+def test_both_sidecar_names_is_an_error_naming_both(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"x.mp4.json": {"title": "a"}, "x.json": {"title": "b"}}, ("x.mp4",))
+    with pytest.raises(SidecarError) as info:
+        read_metadata(tmp_path / "x.mp4", tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'x.mp4'}: two sidecars")
+    assert str(tmp_path / "x.mp4.json") in message
+    assert str(tmp_path / "x.json") in message
+
+
+def test_media_outside_root_is_rejected(tmp_path: Path) -> None:
+    make_tree(tmp_path, {}, ("elsewhere/x.mp4",))
+    (tmp_path / "root").mkdir()
+    with pytest.raises(ValueError, match="not under root"):
+        read_metadata(tmp_path / "elsewhere" / "x.mp4", tmp_path / "root")
+
+
+def test_root_reached_through_a_symlink(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"real/.syncd.json": {"tags": "rooted"}}, ("real/a/x.mp4",))
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    meta = read_metadata(tmp_path / "real" / "a" / "x.mp4", tmp_path / "link")
+    assert meta.tags == ("rooted",)
+
+
+# --- sidecar_files and is_sidecar -------------------------------------------
+
+
+def test_sidecar_files_shallow_first(tmp_path: Path) -> None:
+    make_tree(
+        tmp_path,
+        {
+            ".syncd.json": {},
+            "a/b/.syncd.json": {},  # a/ has none: skipped
+            "a/b/c/.syncd.json": {},
+            "a/b/c/x.mp4.json": {},
+            "a/b/c/other.json": {},  # another file's sidecar: not ours
+        },
+        ("a/b/c/x.mp4",),
+    )
+    assert sidecar_files(tmp_path / "a/b/c/x.mp4", tmp_path) == [
+        tmp_path / ".syncd.json",
+        tmp_path / "a/b/.syncd.json",
+        tmp_path / "a/b/c/.syncd.json",
+        tmp_path / "a/b/c/x.mp4.json",
+    ]
+    assert sidecar_files(tmp_path / "a/y.mp4", tmp_path) == [tmp_path / ".syncd.json"]
+
+
+def test_sidecar_files_lists_both_names_when_ambiguous(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"x.mp4.json": {}, "x.json": {}}, ("x.mp4",))
+    assert sidecar_files(tmp_path / "x.mp4", tmp_path) == [
+        tmp_path / "x.mp4.json",
+        tmp_path / "x.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (".syncd.json", True),
+        ("waves.mp4.json", True),
+        ("birdsong.json", True),
+        ("UPPER.JSON", True),
+        ("waves.mp4", False),
+        ("json", False),
+        ("notes.jsonl", False),
+    ],
+)
+def test_is_sidecar(name: str, expected: bool) -> None:
+    assert is_sidecar(Path("/archive") / name) is expected
+
+
+# --- change detection -------------------------------------------------------
+
+
+def test_digest_follows_sidecar_changes(tmp_path: Path) -> None:
+    make_tree(tmp_path, {".syncd.json": {"tags": "a"}, "x.mp4.json": {"title": "T"}}, ("x.mp4",))
+    media = tmp_path / "x.mp4"
+    first = read_metadata(media, tmp_path).digest()
+
+    # Reformatting without changing meaning keeps the digest.
+    (tmp_path / "x.mp4.json").write_text('{\n  "title":   "T"\n}\n')
+    assert read_metadata(media, tmp_path).digest() == first
+
+    (tmp_path / "x.mp4.json").write_text('{"title": "T2"}')
+    second = read_metadata(media, tmp_path).digest()
+    assert second != first
+
+    # A change in the folder defaults is seen too (not hidden by the cache).
+    (tmp_path / ".syncd.json").write_text('{"tags": "a b"}')
+    assert read_metadata(media, tmp_path).digest() not in (first, second)
+
+
+# --- caching ----------------------------------------------------------------
+
+MANY_FILES = 300
+
+
+def test_folder_defaults_parsed_once_for_many_files(tmp_path: Path) -> None:
+    media = tuple(f"a/clip{i:04d}.mp4" for i in range(MANY_FILES))
+    make_tree(tmp_path, {".syncd.json": {"tags": "r"}, "a/.syncd.json": {"album": "A"}}, media)
+    sidecar.folder_cache_clear()
+    for rel in media:
+        meta = read_metadata(tmp_path / rel, tmp_path)
+        assert (meta.tags, meta.albums) == (("r",), ("A",))
+    assert sidecar.folder_parse_count() == 2
+
+    # Same size, new content, explicit new mtime: the edit is still seen.
+    folder_file = tmp_path / "a/.syncd.json"
+    folder_file.write_text(json.dumps({"album": "B"}))
+    st = folder_file.stat()
+    os.utime(folder_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert read_metadata(tmp_path / media[0], tmp_path).albums == ("B",)
+    assert sidecar.folder_parse_count() == 3
+
+
+def test_broken_folder_defaults_parsed_once(tmp_path: Path) -> None:
+    media = tuple(f"clip{i}.mp4" for i in range(50))
+    make_tree(tmp_path, {".syncd.json": b"{nope"}, media)
+    sidecar.folder_cache_clear()
+    for rel in media:
+        with pytest.raises(SidecarError, match="invalid JSON at line 1 column 2"):
+            read_metadata(tmp_path / rel, tmp_path)
+    assert sidecar.folder_parse_count() == 1
+
+
+# --- the bundled examples ---------------------------------------------------
+
+EXAMPLE_EXPECTED = {
+    "nature/waves.mp4": {
+        "title": "Waves at dusk",
+        "albums": ("Nature",),
+        "tags": ("examples", "nature", "ocean", "slow tv"),
+        "publish": True,
+        "publish_date": "2019-06-21 21:30:00",
+    },
+    "nature/birdsong.wav": {
+        "title": "Birdsong",
+        "albums": ("Nature",),
+        "tags": ("examples", "nature", "audio", "birds"),
+        "custom": (("recorded_by", "syncd examples"),),
+    },
+    "people/interview.mp4": {
+        "title": "Interview (unpublished draft)",
+        "albums": ("People", "Interviews"),
+        "tags": ("examples", "interview"),
+        "publish": False,
+    },
+    "stills/poster.png": {
+        "title": "poster",
+        "albums": ("syncd examples",),
+        "tags": ("examples",),
+        "description": None,
+    },
+}
+
+# Leading bytes of each kind of example media: the files are real, not stand-ins.
+MAGIC = {".mp4": (4, b"ftyp"), ".wav": (8, b"WAVE"), ".png": (0, b"\x89PNG\r\n\x1a\n")}
+
+
+@pytest.mark.parametrize("rel", sorted(EXAMPLE_EXPECTED))
+def test_examples_metadata(rel: str) -> None:
+    meta = read_metadata(EXAMPLES / rel, EXAMPLES)
+    expected = EXAMPLE_EXPECTED[rel]
+    assert {key: getattr(meta, key) for key in expected} == expected
+    offset, magic = MAGIC[(EXAMPLES / rel).suffix]
+    assert (EXAMPLES / rel).read_bytes()[offset : offset + len(magic)] == magic
+
+
+def test_examples_are_small_and_every_json_is_used() -> None:
+    files = [p for p in EXAMPLES.rglob("*") if p.is_file()]
+    media = [p for p in files if p.suffix in MAGIC]
+    assert sorted(str(p.relative_to(EXAMPLES)) for p in media) == sorted(EXAMPLE_EXPECTED)
+    assert sum(p.stat().st_size for p in media) < EXAMPLES_MAX_BYTES
+    contributing = {f for p in media for f in sidecar_files(p, EXAMPLES)}
+    sidecars = {p for p in files if is_sidecar(p)}
+    assert sidecars == contributing
