@@ -1,0 +1,117 @@
+"""Streaming file parts for multipart uploads.
+
+A FileSlice is a recipe, not an open file: every attempt calls `open()` and
+gets a fresh reader, so a body consumed by a failed attempt is never resent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from syncd.errors import LocalFileError
+
+# Largest block handed out by one read(): bounds memory even if a caller asks
+# for "everything" (read(-1)); urllib3 asks for its blocksize (1 MiB) anyway.
+MAX_READ_BLOCK = 4 * 1024 * 1024
+
+
+class SliceReader:
+    """A reader limited to [offset, offset+length) of one file.
+
+    `len()` is the number of bytes not yet read, which is what
+    requests-toolbelt's MultipartEncoder uses to stream it.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        offset: int,
+        length: int,
+        on_read: Callable[[int], None] | None,
+    ) -> None:
+        self.path = path
+        self._remaining = length
+        self._on_read = on_read
+        try:
+            self._fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+            self._fh.seek(offset)
+        except OSError as exc:
+            raise LocalFileError(path, f"cannot open: {exc.strerror}", requeue=True) from None
+
+    def __len__(self) -> int:
+        return self._remaining
+
+    @property
+    def len(self) -> int:
+        return self._remaining
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        want = self._remaining if size is None or size < 0 else size
+        want = min(want, self._remaining, MAX_READ_BLOCK)
+        if want == 0:
+            return b""
+        try:
+            data = self._fh.read(want) or b""
+        except OSError as exc:
+            raise LocalFileError(self.path, f"read failed: {exc.strerror}", requeue=True) from None
+        if not data:
+            # The file shrank under us: stop now rather than send a short body.
+            raise LocalFileError(self.path, "file shrank while being sent", requeue=True)
+        self._remaining -= len(data)
+        if self._on_read is not None:
+            self._on_read(len(data))  # may raise: progress, bandwidth limit, change checks
+        return data
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> SliceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FileSlice:
+    """A region of a file, opened fresh for each attempt, read in large blocks."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        filename: str | None = None,
+        content_type: str = "application/octet-stream",
+        on_read: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        if length is None:
+            try:
+                size = os.stat(self.path).st_size
+            except OSError as exc:
+                raise LocalFileError(
+                    self.path, f"cannot stat: {exc.strerror}", requeue=True
+                ) from None
+            length = max(0, size - offset)
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
+        self.offset = offset
+        self.length = length
+        self.filename = filename or os.path.basename(self.path)
+        self.content_type = content_type
+        self.on_read = on_read
+
+    def open(self) -> BinaryIO:
+        """A fresh reader over the region; calls on_read(n) before returning each block."""
+        return cast(BinaryIO, SliceReader(self.path, self.offset, self.length, self.on_read))
+
+    def __repr__(self) -> str:
+        return f"FileSlice({self.path!r}, offset={self.offset}, length={self.length})"

@@ -1,0 +1,417 @@
+"""Typed calls to the TwentyThree API.
+
+A Client is used by one thread (each worker makes its own): the session,
+`last_server_date` and `last_permission_level` are not shared safely.
+Client methods never retry uploads: every attempt must reopen the file and
+re-sign, so retry policy lives in the uploader. `call(..., retries=N)` is for
+idempotent reads only.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests_toolbelt import MultipartEncoder
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from syncd.api import envelope
+from syncd.api.body import FileSlice
+from syncd.api.pages import MAX_PAGE_SIZE, Page, iter_pages
+from syncd.api.session import make_session, make_signer
+from syncd.api.transport import check_status, parse_http_date, parse_retry_after, translate
+from syncd.config import SiteConfig
+from syncd.errors import ProtocolError, RateLimited, SyncdError
+from syncd.model import RemoteItem, UploadResult
+
+log = logging.getLogger(__name__)
+
+# Every call asks for plain JSON (the default is XML, `format=json` alone is JavaScript).
+FORMAT_FIELDS = (("format", "json"), ("raw", "1"))
+# Back-off for `call(..., retries=N)` when the server gives no Retry-After.
+RETRY_BASE_WAIT = 1.0
+RETRY_MAX_WAIT = 30.0
+
+Params = Mapping[str, str | int | bool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemAnswer:
+    """The raw answer of an unsigned redeem: no envelope, maybe a redirect."""
+
+    status: int
+    text: str
+    location: str | None
+
+
+class _CountingBody:
+    """Wraps a MultipartEncoder to learn whether the whole body went out (for `ambiguous`)."""
+
+    def __init__(self, encoder: MultipartEncoder) -> None:
+        self._encoder = encoder
+        self.total = encoder.len
+        self.sent = 0
+
+    @property
+    def len(self) -> int:
+        return self.total - self.sent
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._encoder.read(size)
+        self.sent += len(data)
+        return data
+
+
+def _field(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _fields(params: Params | None) -> list[tuple[str, str]]:
+    return [(k, _field(v)) for k, v in (params or {}).items() if v is not None]
+
+
+def parse_tags(value: object) -> tuple[str, ...]:
+    """Tags as a list of strings, a list of {"tag": ...}, or a space-separated string."""
+    if isinstance(value, list):
+        tags = []
+        for entry in value:
+            tag = entry.get("tag") if isinstance(entry, dict) else entry
+            if tag is not None and str(tag):
+                tags.append(str(tag))
+        return tuple(tags)
+    if isinstance(value, str) and value.strip():
+        try:
+            return tuple(shlex.split(value))
+        except ValueError:
+            return tuple(value.split())
+    return ()
+
+
+def remote_item(data: Mapping[str, Any]) -> RemoteItem:
+    """A RemoteItem from one photo/list entry, values parsed defensively."""
+    photo_id = envelope.parse_str(data.get("photo_id"))
+    if not photo_id:
+        raise ProtocolError(f"photo/list: item without photo_id: {dict(data)!r:.200}")
+    encoded = data.get("video_encoded_p")
+    return RemoteItem(
+        photo_id=photo_id,
+        title=envelope.parse_str(data.get("title")),
+        token=envelope.parse_str(data.get("token")),
+        tree_id=envelope.parse_str(data.get("tree_id")),
+        published=bool(envelope.parse_flag(data.get("published_p"), True)),
+        video_encoded=None if encoded is None else envelope.parse_flag(encoded),
+        tags=parse_tags(data.get("tags")),
+        original_size=envelope.parse_int(data.get("original_size")),
+        raw=dict(data),
+    )
+
+
+def upload_result(data: Mapping[str, Any], method: str) -> UploadResult:
+    photo_id = envelope.parse_str(data.get("photo_id")) if isinstance(data, Mapping) else ""
+    if not photo_id:
+        raise ProtocolError(f"{method}: answer carries no photo_id")
+    return UploadResult(
+        photo_id=photo_id,
+        tree_id=envelope.parse_str(data.get("tree_id")),
+        token=envelope.parse_str(data.get("token")),
+    )
+
+
+def _page(data: Mapping[str, Any], key: str, method: str, p: int, size: int) -> Page[Any]:
+    items = data.get(key) or []
+    if isinstance(items, dict):  # a single item may come as an object
+        items = [items]
+    if not isinstance(items, list):
+        raise ProtocolError(f"{method}: {key!r} is not a list")
+    total = envelope.parse_int(data.get("total_count"), len(items))
+    return Page(
+        items=items,
+        p=envelope.parse_int(data.get("p"), p) or p,
+        size=envelope.parse_int(data.get("size"), size) or size,
+        total_count=total if total is not None else len(items),
+    )
+
+
+class Client:
+    """One TwentyThree site, signed with the configured credentials. One thread only."""
+
+    def __init__(
+        self, site: SiteConfig, *, connect_timeout: float = 10.0, read_timeout: float = 300.0
+    ) -> None:
+        self.site = site
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = make_session()
+        self._signer = make_signer(site)
+        self.last_server_date: float | None = None  # HTTP Date of the last answer (clock skew)
+        self.last_local_date: float | None = None  # our clock when that answer arrived
+        self.last_permission_level: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Client({self.site.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------
+
+    def url(self, method: str) -> str:
+        return f"{self.site.base_url}/api/{method.strip('/')}"
+
+    def _send(
+        self,
+        http_method: str,
+        method: str,
+        *,
+        signed: bool,
+        body: _CountingBody | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One HTTP exchange; transport failures come out as syncd errors."""
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                http_method,
+                self.url(method),
+                auth=self._signer if signed else None,
+                timeout=self.timeout,
+                data=body if body is not None else kwargs.pop("data", None),
+                **kwargs,
+            )
+        except requests.RequestException as exc:
+            sent_all = body is None or body.sent >= body.total
+            error = translate(exc, self.site.domain, method, sent_all)
+            log.debug("%s failed after %.2fs: %s", method, time.monotonic() - started, error)
+            raise error from None
+        self.last_local_date = time.time()
+        server_date = parse_http_date(response.headers.get("Date"))
+        if server_date is not None:
+            self.last_server_date = server_date
+        log.debug(
+            "%s %s -> HTTP %d in %.2fs",
+            http_method,
+            method,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return response
+
+    def _envelope(self, response: requests.Response, method: str) -> dict[str, Any]:
+        check_status(response.status_code, response.headers, method)
+        try:
+            data = envelope.decode(response.text, method)
+        except ProtocolError:
+            if response.status_code != 200:
+                raise ProtocolError(
+                    f"{method}: HTTP {response.status_code}: {envelope.snippet(response.text)!r}"
+                ) from None
+            raise
+        level = data.get("permission_level")
+        if level is not None:
+            self.last_permission_level = envelope.parse_str(level)
+        return envelope.check(data, method)
+
+    def _multipart(
+        self,
+        method: str,
+        fields: list[tuple[str, str]],
+        part: FileSlice,
+        *,
+        signed: bool,
+    ) -> requests.Response:
+        """POST a streamed multipart body: fresh reader and encoder for this attempt."""
+        reader = part.open()
+        try:
+            encoder = MultipartEncoder(
+                fields=[*fields, ("file", (part.filename, reader, part.content_type))]
+            )
+            return self._send(
+                "POST",
+                method,
+                signed=signed,
+                body=_CountingBody(encoder),
+                headers={"Content-Type": encoder.content_type},
+                allow_redirects=False,
+            )
+        finally:
+            reader.close()
+
+    # --- generic calls ----------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        params: Params | None = None,
+        *,
+        signed: bool = True,
+        retries: int = 0,
+    ) -> dict[str, Any]:
+        """POST form-encoded (all params in the signed body, no query string) -> envelope dict."""
+        if retries <= 0:
+            return self._call_once(method, params, signed)
+        retrying = Retrying(
+            stop=stop_after_attempt(retries + 1),
+            retry=retry_if_exception(lambda e: isinstance(e, SyncdError) and e.retryable),
+            wait=_wait,
+            before_sleep=_log_sleep,
+            reraise=True,
+        )
+        return retrying(self._call_once, method, params, signed)
+
+    def _call_once(self, method: str, params: Params | None, signed: bool) -> dict[str, Any]:
+        data = [*FORMAT_FIELDS, *_fields(params)]
+        response = self._send("POST", method, signed=signed, data=data)
+        return self._envelope(response, method)
+
+    def echo(self, **params: str | int) -> dict[str, Any]:
+        return self.call("echo", params)
+
+    def site_get(self) -> dict[str, Any]:
+        return envelope.payload(self.call("site/get"), "site", "site/get")
+
+    def user_get(self, user_id: str | None = None) -> dict[str, Any]:
+        return envelope.payload(self.call("user/get", {"user_id": user_id}), "user", "user/get")
+
+    # --- items ------------------------------------------------------------
+
+    def photo_upload(self, part: FileSlice, fields: Mapping[str, str]) -> UploadResult:
+        """Direct multipart upload, signed with no parameters (multipart fields are unsigned)."""
+        method = "photo/upload"
+        response = self._multipart(method, [*FORMAT_FIELDS, *_fields(fields)], part, signed=True)
+        data = self._envelope(response, method)
+        return upload_result(envelope.payload(data, "upload", method), method)
+
+    def photo_replace(self, photo_id: str, part: FileSlice, **fields: str | int) -> UploadResult:
+        method = "photo/replace"
+        all_fields = [*FORMAT_FIELDS, ("photo_id", photo_id), *_fields(fields)]
+        data = self._envelope(self._multipart(method, all_fields, part, signed=True), method)
+        return upload_result(envelope.payload(data, "photo", method), method)
+
+    def photo_list(self, **filters: str | int | bool) -> Page[RemoteItem]:
+        method = "photo/list"
+        data = self.call(method, filters)
+        page = _page(data, "photos", method, int(filters.get("p", 1)), int(filters.get("size", 20)))
+        return Page(
+            items=[remote_item(i) for i in page.items],
+            p=page.p,
+            size=page.size,
+            total_count=page.total_count,
+        )
+
+    def iter_photos(self, **filters: str | int | bool) -> Iterator[RemoteItem]:
+        """Every matching item, MAX_PAGE_SIZE per request (signed: never served from cache)."""
+        filters.pop("p", None)
+        filters["size"] = MAX_PAGE_SIZE
+        return iter_pages(lambda p: self.photo_list(**filters, p=p))
+
+    def photo_update(self, photo_id: str, **fields: str | int | bool) -> dict[str, Any]:
+        data = self.call("photo/update", {"photo_id": photo_id, **fields})
+        return data.get("photo", data)
+
+    def photo_delete(self, photo_id: str) -> None:
+        self.call("photo/delete", {"photo_id": photo_id})
+
+    def transcoding_progress(self, photo_id: str) -> dict[str, Any]:
+        method = "photo/get-transcoding-progress"
+        return envelope.payload(self.call(method, {"photo_id": photo_id}), "progress", method)
+
+    # --- upload tokens ----------------------------------------------------
+
+    def get_upload_token(self, **fields: str | int | bool) -> dict[str, Any]:
+        method = "photo/get-upload-token"
+        return envelope.payload(self.call(method, fields), "uploadtoken", method)
+
+    def update_upload_token(self, upload_token: str, **fields: str | int | bool) -> dict[str, Any]:
+        data = self.call("photo/update-upload-token", {"upload_token": upload_token, **fields})
+        return data.get("uploadtoken", data)
+
+    def redeem_upload_token(
+        self, upload_token: str, part: FileSlice, extra: Mapping[str, str] | None = None
+    ) -> RedeemAnswer:
+        """Unsigned whole-file redeem. Never follows redirects.
+
+        429 and 5xx raise (RateLimited / ServerError); any other status is returned.
+        """
+        method = "photo/redeem-upload-token"
+        fields = [*FORMAT_FIELDS, ("upload_token", upload_token), *_fields(extra)]
+        response = self._multipart(method, fields, part, signed=False)
+        check_status(response.status_code, response.headers, method)
+        return RedeemAnswer(
+            status=response.status_code,
+            text=response.text,
+            location=response.headers.get("Location"),
+        )
+
+    def redeem_chunk(self, upload_token: str, part: FileSlice, resumable: Mapping[str, str]) -> int:
+        """One unsigned Resumable.js chunk: 200 accepted, 500 unsupported, other = resend.
+
+        Transport faults raise; so do 429 and 503-with-Retry-After (RateLimited),
+        since the server asked us to slow down, not to resend at once.
+        """
+        method = "photo/redeem-upload-token"
+        fields = [*FORMAT_FIELDS, ("upload_token", upload_token), *_fields(resumable)]
+        response = self._multipart(method, fields, part, signed=False)
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429 or (status == 503 and retry_after is not None):
+            raise RateLimited(f"{method}: chunk answered HTTP {status}", retry_after=retry_after)
+        return status
+
+    def test_chunk(self, upload_token: str, resumable: Mapping[str, str]) -> bool:
+        """Resumable.js GET test: True iff the server says the chunk is stored (200)."""
+        method = "photo/redeem-upload-token"
+        params = [*FORMAT_FIELDS, ("upload_token", upload_token), *_fields(resumable)]
+        response = self._send("GET", method, signed=False, params=params, allow_redirects=False)
+        return response.status_code == 200
+
+    # --- albums and tags --------------------------------------------------
+
+    def album_create(self, title: str, **fields: str | int | bool) -> dict[str, Any]:
+        method = "album/create"
+        return envelope.payload(self.call(method, {"title": title, **fields}), "album", method)
+
+    def album_list(self, **filters: str | int | bool) -> Page[dict[str, Any]]:
+        method = "album/list"
+        data = self.call(method, filters)
+        return _page(data, "albums", method, int(filters.get("p", 1)), int(filters.get("size", 20)))
+
+    def iter_albums(self, **filters: str | int | bool) -> Iterator[dict[str, Any]]:
+        filters.pop("p", None)
+        filters["size"] = MAX_PAGE_SIZE
+        return iter_pages(lambda p: self.album_list(**filters, p=p))
+
+    def album_update(self, album_id: str, **fields: str | int | bool) -> dict[str, Any]:
+        data = self.call("album/update", {"album_id": album_id, **fields})
+        return data.get("album", data)
+
+    def tag_list(self, **filters: str | int | bool) -> list[dict[str, Any]]:
+        data = self.call("tag/list", filters)
+        tags = data.get("tags") or []
+        return tags if isinstance(tags, list) else [tags]
+
+
+def _wait(state: RetryCallState) -> float:
+    """Retry-After when the server gave one, else capped exponential back-off."""
+    exc = state.outcome.exception() if state.outcome else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return float(retry_after)
+    return min(RETRY_MAX_WAIT, RETRY_BASE_WAIT * 2 ** (state.attempt_number - 1))
+
+
+def _log_sleep(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.info("retrying in %.1fs (attempt %d) because: %s", wait, state.attempt_number, exc)

@@ -1,0 +1,101 @@
+"""Parse `format=json&raw=1` answers and the loosely typed values inside them.
+
+The API answers errors with HTTP 200 and `status="error"`; values are mostly
+strings ("1", "t", "407"). Everything here is defensive about both.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from syncd.errors import ProtocolError, api_error_for
+
+# How much of an unparseable body to quote in an error message.
+SNIPPET_CHARS = 200
+
+_TRUE = frozenset({"1", "t", "true", "y", "yes", "on"})
+_FALSE = frozenset({"0", "f", "false", "n", "no", "off", ""})
+
+
+def parse_flag(value: object, default: bool | None = None) -> bool | None:
+    """0/1, "0"/"1", "t"/"f", true/false -> bool; anything else -> default."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return default
+
+
+def parse_int(value: object, default: int | None = None) -> int | None:
+    """123, "123", "123.0" -> 123; anything else -> default."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return int(float(text))
+            except ValueError:
+                return default
+    return default
+
+
+def parse_str(value: object) -> str:
+    """IDs come as strings or numbers; normalise to str ("" for missing)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def snippet(text: str) -> str:
+    text = text.strip().replace("\n", " ")
+    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "..."
+
+
+def decode(text: str, method: str) -> dict[str, Any]:
+    """The JSON object of an answer, or ProtocolError. Accepts `var visual = {...}` too."""
+    body = text.strip()
+    if body.startswith("var ") and "=" in body:
+        body = body.split("=", 1)[1].strip().rstrip(";")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ProtocolError(f"{method}: answer is not JSON: {snippet(text)!r}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{method}: answer is JSON but not an object: {snippet(text)!r}")
+    return data
+
+
+def check(data: dict[str, Any], method: str) -> dict[str, Any]:
+    """Raise the matching syncd error for status="error"; return data when ok."""
+    status = str(data.get("status", "")).lower()
+    if status == "ok":
+        return data
+    if status == "error":
+        code = parse_str(data.get("code")) or "unknown_error"
+        message = parse_str(data.get("message")) or "(no message)"
+        raise api_error_for(code, message, method)
+    raise ProtocolError(f"{method}: answer has no status ok/error: {snippet(json.dumps(data))!r}")
+
+
+def payload(data: dict[str, Any], key: str, method: str) -> Any:
+    """The value under `key` (e.g. "upload"), or ProtocolError naming what is missing."""
+    if key not in data:
+        keys = ", ".join(sorted(data)) or "none"
+        raise ProtocolError(f"{method}: answer lacks {key!r} (keys: {keys})")
+    return data[key]
