@@ -142,3 +142,7 @@ def api_error_for(code: str, message: str, method: str = "") -> ApiError:
     if code in UPLOAD_REJECTED_CODES:
         return UploadRejected(code, message, method=method)
     return ApiError(code, message, method=method)
+
+
+class Interrupted(SyncdError):
+    """The run is stopping (signal): abandon the current transfer, keep the journal."""
