@@ -27,7 +27,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -700,7 +700,9 @@ class Journal:
 
     # --- worker side -------------------------------------------------------------
 
-    def claim(self, owner: str, lease_seconds: float) -> FileRow | None:
+    def claim(
+        self, owner: str, lease_seconds: float, *, roots: Sequence[str] | None = None
+    ) -> FileRow | None:
         """Take one row to upload: `ready`, or `retry` that is due; oldest first.
 
         Sets state=uploading, the lease, and attempts += 1 (returned row has
@@ -709,12 +711,13 @@ class Journal:
         """
         with self._write() as conn:
             now = self._clock.time()
+            clause, params = self._roots_clause(roots)
             found = conn.execute(
                 "SELECT path, state, attempts FROM files"
-                " WHERE state = ? OR (state = ? AND next_attempt_at <= ?)"
+                f" WHERE (state = ? OR (state = ? AND next_attempt_at <= ?)){clause}"
                 " ORDER BY CASE state WHEN ? THEN next_attempt_at ELSE updated_at END, path"
                 " LIMIT 1",
-                (str(ItemState.READY), str(ItemState.RETRY), now, str(ItemState.RETRY)),
+                (str(ItemState.READY), str(ItemState.RETRY), now, *params, str(ItemState.RETRY)),
             ).fetchone()
             if found is None:
                 return None
@@ -959,6 +962,19 @@ class Journal:
         raw, low, high = _under(root)
         return " AND (path = ? OR (path >= ? AND path < ?))", (raw, low, high)
 
+    def _roots_clause(self, roots: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+        """Rows under any of `roots` (None: every row)."""
+        if roots is None:
+            return "", ()
+        parts, params = [], []
+        for root in roots:
+            raw, low, high = _under(root)
+            parts.append("path = ? OR (path >= ? AND path < ?)")
+            params.extend((raw, low, high))
+        if not parts:
+            return " AND 0", ()
+        return " AND (" + " OR ".join(f"({p})" for p in parts) + ")", tuple(params)
+
     def counts(self, root: str | None = None) -> dict[ItemState, int]:
         """Rows per state (every state present, zero when none)."""
         clause, params = self._root_clause(root)
@@ -970,11 +986,20 @@ class Journal:
             result[ItemState(state)] = n
         return result
 
-    def rows_in(self, states: Iterable[ItemState], root: str | None = None) -> list[FileRow]:
+    def rows_in(
+        self,
+        states: Iterable[ItemState],
+        root: str | None = None,
+        *,
+        roots: Sequence[str] | None = None,
+    ) -> list[FileRow]:
         wanted = [str(ItemState(s)) for s in states]
         if not wanted:
             return []
         clause, params = self._root_clause(root)
+        if roots is not None:
+            more, more_params = self._roots_clause(roots)
+            clause, params = clause + more, (*params, *more_params)
         marks = ", ".join("?" for _ in wanted)
         found = self._read(
             f"{_SELECT_FILES} WHERE state IN ({marks}){clause} ORDER BY path", (*wanted, *params)
