@@ -346,13 +346,14 @@ def _load_site(
 ) -> tuple[SiteConfig, bool]:
     """The [site] table, and whether the file itself holds a secret."""
     site.check_keys(SITE_KEYS)
-    domain = site.string("domain")
-    if not domain:
+    domain = site.string("domain", "")
+    assert domain is not None
+    if not domain and require_tokens:
         raise site.fail("domain", "is required (the site's host name, e.g. video.example.com)")
     if "://" in domain or "/" in domain:
         raise site.fail("domain", f"{domain!r} must be a bare host[:port], without scheme or path")
     scheme = site.choice("scheme", "https", ("https", "http"))
-    if scheme == "http" and not is_loopback_host(domain):
+    if scheme == "http" and domain and not is_loopback_host(domain):
         raise site.fail(
             "scheme",
             f"'http' is allowed only for loopback hosts, not {domain!r}: credentials and "
@@ -529,7 +530,10 @@ def load_config(
     env: Mapping[str, str] | None = None,
     require_tokens: bool = True,
 ) -> Config:
-    """Find, read and validate the config. `require_tokens=False` is for `syncd auth`.
+    """Find, read and validate the config.
+
+    `require_tokens=False` is for `syncd auth`: the access token, its secret
+    and site.domain may be missing (they are what auth fetches).
 
     Credentials come from, in order: $SYNCD_<NAME> env vars, the key itself,
     `<name>_file`, then $CREDENTIALS_DIRECTORY/<name> (systemd LoadCredential=).
