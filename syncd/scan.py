@@ -1,0 +1,391 @@
+"""Walk trees, filter, wait for stability, hash, and record it all in the journal.
+
+One pass of `scan()` per root:
+1. one `rows_under(root)` query: what the journal already knows;
+2. an `os.scandir` walk; files whose (size, mtime_ns, inode) match their row
+   cost one stat and nothing else (no write, no hash);
+3. new and changed files go to `observe_batch` in one transaction;
+4. pending files that are stable get hashed and promoted to `ready` (or
+   `skipped` as a duplicate / an empty file);
+5. rows under the root whose file is gone, and that never reached the site,
+   are removed with `mark_vanished`.
+
+Decisions worth knowing:
+- Stable = `now - mtime >= stable_seconds` (writers bump mtime, so an old
+  file is not being written) or size+mtime unchanged since `stable_since`
+  for `stable_seconds`; and `now - mtime >= min_age`. `no_wait` skips both.
+- Zero-byte files are `skipped` ("empty file"): the platform rejects them.
+  If one grows later, the next scan sees the change and re-examines it.
+- An unreadable file (hashing fails with a permission or I/O error) is
+  recorded `failed` with error_code "unreadable" and reported; `syncd retry`
+  re-queues it once fixed. A file that vanishes mid-scan is just dropped.
+- A directory that cannot be listed (or an entry that cannot be stat'ed) is
+  reported, and rows under it are not treated as vanished (we do not know).
+- Non-regular files (FIFOs, sockets, devices) are reported and never opened.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd.clock import Clock
+from syncd.config import ScanConfig
+from syncd.journal import VANISHABLE, Journal, printable
+from syncd.model import ItemState, LocalFile
+
+# Read size for hashing: large enough that syscalls are noise next to disk
+# throughput, small enough to keep memory flat with several scanners.
+HASH_BLOCK_SIZE = 1024 * 1024
+
+# Built-in media extensions (lower case, no dot), used when neither
+# `include` nor `extensions` is configured.
+VIDEO_EXTENSIONS = frozenset(
+    [
+        "mp4",
+        "m4v",
+        "mov",
+        "mkv",
+        "avi",
+        "wmv",
+        "flv",
+        "webm",
+        "mpg",
+        "mpeg",
+        "mts",
+        "m2ts",
+        "ts",
+        "3gp",
+        "mxf",
+        "ogv",
+    ]
+)
+AUDIO_EXTENSIONS = frozenset(
+    ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "wma", "aif", "aiff"]
+)
+IMAGE_EXTENSIONS = frozenset(["jpg", "jpeg", "png", "gif", "tif", "tiff", "heic", "webp", "bmp"])
+DEFAULT_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS | IMAGE_EXTENSIONS
+
+# Names of files still being written by a downloader/editor, or OS litter.
+TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download", "~")
+JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+# NAS metadata / recycle-bin directories that never hold originals.
+JUNK_DIRS = frozenset({"@eadir", "#recycle", "#snapshot", "$recycle.bin", "lost+found"})
+
+HashFile = Callable[[str], str]
+
+
+class NotRegularFile(OSError):
+    """The path is a FIFO, socket or device: never read it."""
+
+
+def sha256_file(path: str) -> str:
+    """SHA-256 of a regular file, streamed in HASH_BLOCK_SIZE blocks."""
+    # O_NONBLOCK: opening a FIFO that replaced the file must not hang the scan.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{printable(path)}: not a regular file")
+        digest = hashlib.sha256()
+        buffer = bytearray(HASH_BLOCK_SIZE)
+        view = memoryview(buffer)
+        while n := fh.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProblem:
+    path: str  # printable
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(slots=True)
+class ScanReport:
+    seen: int = 0  # media files found (after filters)
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    became_ready: int = 0
+    duplicates: int = 0  # skipped as a copy of another path
+    empty: int = 0  # skipped as zero-byte
+    skipped_filter: int = 0  # hidden, temporary, excluded or not media
+    symlinks_skipped: int = 0  # links not followed
+    still_pending: int = 0  # seen but not yet stable
+    vanished: int = 0  # rows removed because the file is gone
+    failed: int = 0  # unreadable files recorded as failed
+    problems: list[ScanProblem] = field(default_factory=list)
+    pending_until: float | None = None  # earliest time a pending file may be stable
+
+    def note_pending(self, at: float) -> None:
+        self.still_pending += 1
+        if self.pending_until is None or at < self.pending_until:
+            self.pending_until = at
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(ScanProblem(printable(path), message))
+
+
+class _Filter:
+    """Include/exclude globs (on the path relative to the root, and on the name)."""
+
+    def __init__(self, cfg: ScanConfig) -> None:
+        self.include = _globs(cfg.include)
+        self.exclude = _globs(cfg.exclude)
+        exts = cfg.extensions or tuple(DEFAULT_EXTENSIONS)
+        self.extensions = frozenset(e.lower().lstrip(".") for e in exts)
+
+    def skip_dir(self, name: str, rel: str) -> bool:
+        if name.startswith(".") or name.lower() in JUNK_DIRS:
+            return True
+        return bool(self.exclude and (self.exclude.match(rel) or self.exclude.match(name)))
+
+    def wants_file(self, name: str, rel: str) -> bool:
+        lower = name.lower()
+        if name.startswith(".") or lower in JUNK_NAMES or lower.endswith(TEMP_SUFFIXES):
+            return False
+        if self.exclude and (self.exclude.match(rel) or self.exclude.match(name)):
+            return False
+        if self.include:
+            return bool(self.include.match(rel) or self.include.match(name))
+        return os.path.splitext(lower)[1][1:] in self.extensions
+
+
+def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    # Globs are matched case-insensitively: archives come from every OS.
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns), re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What one root's walk found."""
+
+    files: dict[str, os.stat_result] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)  # dirs/files we could not examine
+
+
+def _walk(root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport) -> _Walk:
+    found = _Walk()
+    root_st = os.stat(root)
+    # Each stack entry carries the (dev, ino) of the dirs above it, for loop detection.
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (root, "", frozenset({(root_st.st_dev, root_st.st_ino)}))
+    ]
+    while stack:
+        directory, rel_dir, ancestors = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            found.unknown.append(directory)
+            report.problem(directory, f"cannot list directory: {exc.strerror or exc}")
+            continue
+        subdirs: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
+        for entry in entries:
+            rel = f"{rel_dir}{entry.name}"
+            try:
+                is_link = entry.is_symlink()
+                if is_link and not cfg.follow_symlinks:
+                    if not entry.name.startswith("."):
+                        report.symlinks_skipped += 1
+                    continue
+                st = entry.stat(follow_symlinks=True)
+            except FileNotFoundError:
+                if entry.is_symlink():
+                    report.problem(entry.path, "dangling symlink")
+                continue  # vanished between listing and stat
+            except OSError as exc:
+                found.unknown.append(entry.path)  # rows under it are not "vanished"
+                report.problem(entry.path, f"cannot stat: {exc.strerror or exc}")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if filt.skip_dir(entry.name, rel):
+                    report.skipped_filter += 1
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    report.problem(entry.path, "symlink loop: points to a directory above it")
+                    continue
+                subdirs.append((entry.path, rel + "/", ancestors | {key}))
+                continue
+            if not filt.wants_file(entry.name, rel):
+                report.skipped_filter += 1
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                report.problem(entry.path, "not a regular file (FIFO, socket or device)")
+                continue
+            found.files[entry.path] = st
+        stack.extend(reversed(subdirs))  # depth-first, in name order
+    return found
+
+
+def _is_under(path: str, directories: Sequence[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in directories)
+
+
+def scan(
+    roots: Sequence[Path],
+    journal: Journal,
+    cfg: ScanConfig,
+    *,
+    clock: Clock,
+    no_wait: bool = False,
+    hash_file: HashFile = sha256_file,
+) -> ScanReport:
+    """Scan every root once; see the module docstring. Never raises for one bad file."""
+    report = ScanReport()
+    filt = _Filter(cfg)
+    for root_path in roots:
+        root = os.path.abspath(os.fsdecode(root_path))
+        if not os.path.isdir(root):
+            report.problem(root, "root is not a directory (missing or unmounted?)")
+            continue  # and nothing under it counts as vanished
+        _scan_root(
+            root, journal, cfg, filt, report, clock=clock, no_wait=no_wait, hash_file=hash_file
+        )
+    return report
+
+
+def _scan_root(
+    root: str,
+    journal: Journal,
+    cfg: ScanConfig,
+    filt: _Filter,
+    report: ScanReport,
+    *,
+    clock: Clock,
+    no_wait: bool,
+    hash_file: HashFile,
+) -> None:
+    known = journal.rows_under(root)
+    try:
+        walk = _walk(root, filt, cfg, report)
+    except OSError as exc:
+        report.problem(root, f"cannot scan root: {exc.strerror or exc}")
+        return
+    to_observe: list[LocalFile] = []
+    candidates: list[tuple[LocalFile, float]] = []  # (file, stable_since) pending ones
+    for path, st in walk.files.items():
+        report.seen += 1
+        local = LocalFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+        row = known.get(path)
+        if row is None:
+            report.new += 1
+            to_observe.append(local)
+            candidates.append((local, -1.0))  # stable_since = now, filled in below
+        elif (row.size, row.mtime_ns, row.inode) != (local.size, local.mtime_ns, local.inode):
+            report.changed += 1
+            if row.state is not ItemState.UPLOADING:  # the worker handles that one
+                to_observe.append(local)
+                candidates.append((local, -1.0))
+        else:
+            report.unchanged += 1
+            if row.state is ItemState.PENDING:
+                candidates.append((local, row.stable_since or clock.time()))
+    journal.observe_batch(to_observe, root)
+
+    now = clock.time()
+    for local, since in candidates:
+        _promote(local, now if since < 0 else since, journal, cfg, report, now, no_wait, hash_file)
+
+    for path, row in known.items():
+        if path in walk.files or row.state not in VANISHABLE:
+            continue  # present, or already on the site (reconcile's business)
+        if _is_under(path, walk.unknown):
+            continue  # could not look: not known to be gone
+        if os.path.lexists(path) and _still_wanted(path, root, filt):
+            continue  # e.g. a stat error this time: not vanished
+        if journal.mark_vanished(path):
+            report.vanished += 1
+
+
+def _still_wanted(path: str, root: str, filt: _Filter) -> bool:
+    rel = os.path.relpath(path, root).replace(os.sep, "/")
+    return filt.wants_file(os.path.basename(path), rel)
+
+
+def _promote(
+    local: LocalFile,
+    stable_since: float,
+    journal: Journal,
+    cfg: ScanConfig,
+    report: ScanReport,
+    now: float,
+    no_wait: bool,
+    hash_file: HashFile,
+) -> None:
+    """Hash a pending file that is stable and move it on; else note when to look again."""
+    mtime = local.mtime_ns / 1e9
+    if not no_wait:
+        stable_at = min(mtime + cfg.stable_seconds, stable_since + cfg.stable_seconds)
+        # min_age only when asked for: a file stamped in the future (a NAS with a
+        # skewed clock) must not wait for that future; stable_since covers it.
+        ready_at = max(stable_at, mtime + cfg.min_age) if cfg.min_age > 0 else stable_at
+        if now < ready_at:
+            report.note_pending(ready_at)
+            return
+    if local.size == 0:
+        if journal.mark_skipped(local.path, "empty file", from_state=ItemState.PENDING):
+            report.empty += 1
+        return
+    try:
+        digest = hash_file(local.path)
+        after = os.stat(local.path)
+    except FileNotFoundError:
+        if journal.mark_vanished(local.path, detail="vanished while hashing"):
+            report.vanished += 1
+        return
+    except OSError as exc:
+        message = f"unreadable: {exc.strerror or exc}"
+        report.problem(local.path, message)
+        if journal.transition(
+            local.path,
+            ItemState.PENDING,
+            ItemState.FAILED,
+            detail=message,
+            error_code="unreadable",
+            error_message=message,
+        ):
+            report.failed += 1
+        return
+    if (after.st_size, after.st_mtime_ns, after.st_ino) != (
+        local.size,
+        local.mtime_ns,
+        local.inode,
+    ):
+        # Changed while we read it: still being written. The next scan records
+        # the new size/mtime and restarts the stability clock.
+        report.note_pending(now + cfg.stable_seconds)
+        return
+    state, _twin = journal.promote(
+        local.path,
+        digest,
+        expect_size=local.size,
+        expect_mtime_ns=local.mtime_ns,
+        skip_duplicates=cfg.duplicates == "skip",
+    )
+    if state is ItemState.READY:
+        report.became_ready += 1
+    elif state is ItemState.SKIPPED:
+        report.duplicates += 1
+
+
+__all__ = [
+    "DEFAULT_EXTENSIONS",
+    "HASH_BLOCK_SIZE",
+    "ScanProblem",
+    "ScanReport",
+    "scan",
+    "sha256_file",
+]
