@@ -274,17 +274,22 @@ def _state(value: str | None) -> ItemState | None:
 # --- owners ------------------------------------------------------------------
 
 
-def _process_start(pid: int) -> str | None:
-    """Start time of a process (clock ticks since boot), or None if unknown / zombie."""
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in clock ticks since boot) from /proc, or None if unreadable."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read().decode("ascii", "replace")
     except OSError:
         return None
     rest = stat[stat.rfind(")") + 2 :].split()  # comm may hold spaces and ')'
-    if not rest or rest[0] in ("Z", "X"):  # zombie or dead: not running any more
+    if len(rest) < 20:
         return None
-    return rest[19]  # field 22 of stat(5); rest starts at field 3
+    return rest[0], rest[19]  # fields 3 and 22 of proc(5)
+
+
+def _process_start(pid: int) -> str | None:
+    found = _proc_stat(pid)
+    return None if found is None else found[1]
 
 
 def make_owner() -> str:
@@ -305,6 +310,8 @@ def owner_is_alive(owner: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False  # not ours to guess about: a malformed owner holds nothing
+    if pid <= 0:
+        return False  # kill(0 or -n) would signal a process group, not a process
     if host != socket.gethostname():
         return True
     try:
@@ -313,13 +320,13 @@ def owner_is_alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass  # exists, belongs to someone else
-    current = _process_start(pid)
-    if os.path.exists("/proc/self/stat"):
-        if current is None:
-            return False
-        if start != "0" and current != start:
-            return False
-    return True
+    found = _proc_stat(pid)
+    if found is None:
+        return True  # exists (kill said so) but /proc is hidden from us: assume alive
+    state, current = found
+    if state in ("Z", "X"):
+        return False  # exited, not yet reaped: runs nothing
+    return start == "0" or current == start  # a different start time = a recycled pid
 
 
 # --- the journal --------------------------------------------------------------

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -107,6 +108,20 @@ def test_owner_liveness_with_real_processes(tmp_path: Path) -> None:
         text=True,
     )
     assert not owner_is_alive(f"{host}:{child.stdout.strip()}:1")
+    # killed but not yet reaped (a zombie) is dead too
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        zombie_owner = f"{host}:{zombie.pid}:0"
+        assert owner_is_alive(zombie_owner)
+        zombie.kill()
+        deadline = time.monotonic() + 10
+        while owner_is_alive(zombie_owner) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not owner_is_alive(zombie_owner)
+    finally:
+        zombie.kill()
+        zombie.wait()
+    assert not owner_is_alive(f"{host}:0:1")
     # another host: we cannot know, so alive until its lease expires
     assert owner_is_alive("some-other-host.example:1:1")
     assert not owner_is_alive("garbage")
