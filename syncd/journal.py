@@ -689,16 +689,17 @@ class Journal:
     def mark_vanished(self, path: str, *, detail: str = "vanished from disk") -> bool:
         """The file is gone from disk: delete its row (with an event) if nothing was sent.
 
-        Only rows in VANISHABLE states go (their chunk session with them);
-        uploading/uploaded/synced/remote_missing rows stay. Deleting (rather
+        Only rows in VANISHABLE states without a photo_id go (their chunk
+        session with them); uploading/uploaded/synced/remote_missing rows,
+        and any row that knows its remote item, stay for reconcile. Deleting (rather
         than a state) means a file that reappears later is simply new again.
         Returns True if a row was deleted.
         """
         with self._write() as conn:
             now = self._clock.time()
             old = self._get(conn, path)
-            if old is None or old.state not in VANISHABLE:
-                return False
+            if old is None or old.state not in VANISHABLE or old.photo_id is not None:
+                return False  # a row that knows a remote item is kept: never lose the mapping
             conn.execute(
                 "DELETE FROM files WHERE path = ? AND state = ?", (_p(path), str(old.state))
             )

@@ -241,6 +241,12 @@ def test_mark_vanished(journal: Journal) -> None:
     assert (last.from_state, last.to_state) == (S.PENDING, None)
     assert not journal.mark_vanished("/r/s.mp4")  # synced: reconcile's business
     assert journal.get("/r/s.mp4") is not None
+    # failed after the upload landed (photo_id known): the mapping is never dropped
+    add_ready(journal, "/r/f.mp4")
+    assert journal.claim("h:1:1", 60) is not None
+    assert journal.transition("/r/f.mp4", S.UPLOADING, S.FAILED, photo_id="2", error_code="x")
+    assert not journal.mark_vanished("/r/f.mp4")
+    assert journal.get("/r/f.mp4") is not None
 
 
 def test_promote_skips_duplicates_atomically(journal: Journal) -> None:
