@@ -340,3 +340,14 @@ def test_reopen_keeps_data(tmp_path: Path, clock: FakeClock) -> None:
         j.observe_batch([LocalFile("/r/a.mp4", 1, 1, 1)], "/r")
     with Journal.open(tmp_path / "j.db", clock=clock) as j:
         assert j.get("/r/a.mp4") is not None
+
+
+def test_claim_and_rows_in_limited_to_roots(journal: Journal) -> None:
+    add_ready(journal, "/r/a.mp4")
+    journal.observe_batch([LocalFile("/other/b.mp4", 10, 1000, 9)], "/other")
+    assert journal.mark_ready("/other/b.mp4", SHA, expect_size=10, expect_mtime_ns=1000)
+    assert [r.path for r in journal.rows_in([S.READY], roots=["/other"])] == ["/other/b.mp4"]
+    assert journal.claim("h:1:1", 60, roots=[]) is None
+    row = journal.claim("h:1:1", 60, roots=["/other", "/elsewhere"])
+    assert row is not None and row.path == "/other/b.mp4"
+    assert journal.claim("h:1:1", 60, roots=["/other"]) is None
