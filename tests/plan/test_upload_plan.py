@@ -1,0 +1,162 @@
+"""Upload planning as data: no network, no disk."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from syncd.model import Metadata, UploadMode, identity_tag
+from syncd.plan.upload import (
+    Chunk,
+    UploadPlan,
+    choose_mode,
+    chunk_count,
+    chunk_layout,
+    chunks_to_send,
+    resumable_params,
+    tags_field,
+    token_valid_minutes,
+    upload_fields,
+)
+
+MiB = 1024 * 1024
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("total", "size", "expected"),
+    [
+        # (number, offset, length) per chunk; the last carries the remainder.
+        (10, 4, [(1, 0, 4), (2, 4, 6)]),
+        (8, 4, [(1, 0, 4), (2, 4, 4)]),
+        (3, 4, [(1, 0, 3)]),  # smaller than one chunk: one short chunk
+        (4, 4, [(1, 0, 4)]),
+        (11, 4, [(1, 0, 4), (2, 4, 7)]),  # last chunk under two chunk sizes
+        (1, 1, [(1, 0, 1)]),
+    ],
+)
+def test_chunk_layout_follows_resumable_defaults(
+    total: int, size: int, expected: list[tuple[int, int, int]]
+) -> None:
+    layout = chunk_layout(total, size)
+    assert [(c.number, c.offset, c.length) for c in layout] == expected
+    assert sum(c.length for c in layout) == total
+    assert chunk_count(total, size) == len(expected)
+    assert all(size <= c.length < 2 * size for c in layout[1:] if len(layout) > 1)
+
+
+def test_chunk_layout_of_a_large_file_has_no_holes_or_overlaps() -> None:
+    total = 200 * MiB + 12345
+    layout = chunk_layout(total, MiB)
+    assert len(layout) == 200
+    for before, after in itertools.pairwise(layout):
+        assert before.offset + before.length == after.offset
+    assert layout[-1].length == MiB + 12345
+
+
+def test_chunk_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        chunk_layout(10, 0)
+
+
+def test_resume_sends_only_unacknowledged_chunks_in_order() -> None:
+    layout = chunk_layout(10 * MiB, MiB)
+    todo = chunks_to_send(layout, {1, 2, 3, 5, 10})
+    assert [c.number for c in todo] == [4, 6, 7, 8, 9]
+    assert chunks_to_send(layout, range(1, 11)) == []
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "expected"),
+    [
+        (10, UploadMode.AUTO, UploadMode.DIRECT),
+        (64 * MiB - 1, UploadMode.AUTO, UploadMode.DIRECT),
+        (64 * MiB, UploadMode.AUTO, UploadMode.CHUNKED),
+        (10, UploadMode.CHUNKED, UploadMode.CHUNKED),
+        (10 * 1024 * MiB, UploadMode.DIRECT, UploadMode.DIRECT),
+        (10, UploadMode.TOKEN, UploadMode.TOKEN),
+    ],
+)
+def test_choose_mode(size: int, mode: UploadMode, expected: UploadMode) -> None:
+    assert choose_mode(size, mode, 64 * MiB) is expected
+
+
+@pytest.mark.parametrize(
+    ("size", "rate", "expected"),
+    [
+        (0, None, 30),  # margin only, above the platform minimum of 15
+        (10 * MiB, 100 * MiB, 31),
+        (100 * 1024 * MiB, 1 * MiB, 1440),  # clamped to the platform maximum
+        (1024 * MiB, 2 * MiB, 56),  # ~8.5 min at 2 MiB/s, x3, + 30
+        (1024 * MiB, None, 56),  # no measurement yet: the default rate
+    ],
+)
+def test_token_lifetime_is_sized_from_size_and_rate(
+    size: int, rate: float | None, expected: int
+) -> None:
+    minutes = token_valid_minutes(size, rate)
+    assert minutes == expected
+    assert 15 <= minutes <= 1440
+
+
+def test_upload_fields_carry_metadata_and_identity_marker() -> None:
+    meta = Metadata(
+        title="Waves",
+        description="<b>sea</b>",
+        tags=("nature", "sea side"),
+        albums=("Nature", "Best of"),
+        publish=False,
+        publish_date="2020-01-02",
+        custom=(("location", "Skagen"),),
+    )
+    fields = upload_fields(meta, SHA, {"Nature": "11", "Best of": "12"})
+    assert fields == {
+        "title": "Waves",
+        "description": "<b>sea</b>",
+        "tags": f'nature "sea side" {identity_tag(SHA)}',
+        "album_id": "11,12",
+        "publish": "0",
+        "publish_date": "2020-01-02",
+        "location": "Skagen",
+    }
+
+
+def test_upload_fields_without_metadata_still_mark_identity() -> None:
+    fields = upload_fields(Metadata(), SHA, {})
+    assert fields == {"tags": identity_tag(SHA), "publish": "1"}
+    assert identity_tag(SHA) == "syncd:" + SHA[:32]
+
+
+def test_tags_field_deduplicates_and_quotes() -> None:
+    assert tags_field(["a", "b c", "a"]) == 'a "b c"'
+
+
+def test_resumable_params() -> None:
+    params = resumable_params(
+        Chunk(3, 2 * MiB, MiB),
+        chunk_size=MiB,
+        total_size=4 * MiB,
+        total_chunks=4,
+        identifier="id-1",
+        filename="a.mp4",
+        relative_path="a.mp4",
+        content_type="video/mp4",
+    )
+    assert params["resumableChunkNumber"] == "3"
+    assert params["resumableCurrentChunkSize"] == str(MiB)
+    assert params["resumableTotalChunks"] == "4"
+    assert params["resumableTotalSize"] == str(4 * MiB)
+    assert params["resumableIdentifier"] == "id-1"
+
+
+def test_plan_text_form_is_stable() -> None:
+    plan = UploadPlan(
+        "/a/b.mp4", 3 * MiB, UploadMode.CHUNKED, MiB, {"title": "B", "tags": "x"}, resume_from=2
+    )
+    assert str(plan) == (
+        "upload chunked (3 chunks of 1048576 B, resume at chunk 2) /a/b.mp4 [3145728 B]"
+        " tags='x' title='B'"
+    )
+    direct = UploadPlan("/a/c.mp4", 5, UploadMode.DIRECT, MiB, {"title": "C"})
+    assert str(direct) == "upload direct /a/c.mp4 [5 B] title='C'"
