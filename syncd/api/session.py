@@ -5,6 +5,7 @@ Secrets are revealed only here, into the OAuth1 signer, which masks them in its 
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
@@ -12,14 +13,24 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1
 
-from syncd import __version__
 from syncd.config import SiteConfig
 
 # urllib3 reads a streamed body in blocks of this size before each sendall().
 # The default 16 KiB costs a syscall and a Python round trip per 16 KiB;
 # 1 MiB keeps large uploads near wire speed with bounded memory.
 BLOCKSIZE = 1024 * 1024
-USER_AGENT = f"syncd/{__version__}"
+
+
+def _version() -> str:
+    # From the installed metadata, not syncd.__version__: a stale editable install can
+    # expose `syncd` as a namespace package without its __init__.
+    try:
+        return version("syncd")
+    except PackageNotFoundError:
+        return "0"
+
+
+USER_AGENT = f"syncd/{_version()}"
 
 
 class BlockSizeAdapter(HTTPAdapter):
