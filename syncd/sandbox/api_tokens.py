@@ -1,0 +1,401 @@
+"""Upload and replace tokens: get, update, redeem (whole file or Resumable.js chunks).
+
+Answers of the redeem endpoints (platform behaviour where documented, our choice elsewhere):
+- token unknown / expired / used up: HTTP 403, plain text naming which.
+- missing `file`: HTTP 400 plain text "no_file: ...".
+- chunk whose number or size contradicts Resumable.js arithmetic: HTTP 400 plain text.
+- unsupported file type (name ends .exe/.dll/.bat/.com/.msi, or the
+  error_processing_upload fault): chunk -> HTTP 500; whole file -> redirect with
+  error_message / `error <msg>` / HTTP 500 plain text.
+- chunk stored, more missing: HTTP 200 "chunk N stored". A chunk of a finished file: 200.
+- success: 301 to return_url (upload_token, domain, photo_id, tree_id, token + extras);
+  background_return_p: 200 `ok <domain> <tree_id> <photo_id> <token> <callback_url>`
+  (and the sandbox GETs callback_url itself); neither: 200 "ok".
+- GET with chunk parameters (chunk test): 200 when stored, 204 when not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from syncd.sandbox.api_photos import replace_file, upload_meta
+from syncd.sandbox.call import Call, api_method, parse_tags
+from syncd.sandbox.envelope import ApiError, Payload, Response
+from syncd.sandbox.items import check_albums, create_item, get_item, strip_html, unsupported
+from syncd.sandbox.state import Record
+
+# valid_minutes bounds and default (spec section 6).
+VALID_MINUTES = (15, 1440, 180)
+# max_uploads bounds and default.
+MAX_UPLOADS = (1, 100, 1)
+# Seconds the sandbox waits for a background_return_p callback to answer.
+CALLBACK_TIMEOUT = 5.0
+# Block size when assembling chunks into the final file.
+ASSEMBLY_BLOCK = 4 << 20
+
+
+def _text(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(status, (text + "\n").encode(), headers=headers or [])
+
+
+def _check_return_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ApiError("invalid_input", "parameter 'return_url' must be an http(s) URL")
+    return url
+
+
+def _token_view(rec: Record) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "valid_minutes": rec["valid_minutes"],
+        "valid_until": int(rec["valid_until"]),
+        "max_uploads": rec["max_uploads"],
+        "return_url": rec["return_url"] or "",
+    }
+    if rec["kind"] == "upload":
+        meta = rec["meta"]
+        view = {
+            "upload_token": rec["token"],
+            "title": meta["title"],
+            "description": meta["description"],
+            "tags": " ".join(f'"{t}"' if " " in t else t for t in meta["tags"]),
+            "publish": meta["publish"],
+            "user_id": meta["user_id"] or "",
+            "album_id": ",".join(str(a) for a in meta["album_ids"]),
+            **view,
+        }
+    else:
+        view = {"replace_token": rec["token"], "photo_id": rec["photo_id"], **view}
+    return view
+
+
+def _new_token(call: Call, kind: str, **fields: Any) -> Record:
+    minutes = call.int_param("valid_minutes", VALID_MINUTES[2], VALID_MINUTES[0], VALID_MINUTES[1])
+    uploads = call.int_param("max_uploads", MAX_UPLOADS[2], MAX_UPLOADS[0], MAX_UPLOADS[1])
+    assert minutes is not None and uploads is not None
+    rec: Record = {
+        "token": secrets.token_hex(16),
+        "kind": kind,
+        "valid_minutes": minutes,
+        "valid_until": call.now() + minutes * 60,
+        "max_uploads": uploads,
+        "uses": 0,
+        "return_url": _check_return_url(call.get("return_url")),
+        "background_return_p": call.flag("background_return_p"),
+        **fields,
+    }
+    call.state.put("tokens", rec["token"], rec)
+    return rec
+
+
+@api_method("photo/get-upload-token", "write")
+def get_upload_token(call: Call) -> Payload:
+    meta = upload_meta(call, for_token=True)
+    extras = meta.pop("custom")
+    rec = _new_token(call, "upload", meta=meta, extras=extras, custom=extras)
+    return Payload("uploadtoken", _token_view(rec))
+
+
+@api_method("photo/get-replace-token", "write")
+def get_replace_token(call: Call) -> Payload:
+    item = get_item(call.state, call.get("photo_id"))
+    rec = _new_token(call, "replace", photo_id=item["photo_id"], extras={})
+    return Payload("replacetoken", _token_view(rec))
+
+
+@api_method("photo/update-upload-token", "none")
+def update_upload_token(call: Call) -> Payload:
+    with call.state.lock:
+        rec = call.state.get("tokens", call.require("upload_token"))
+        if rec is None or rec["kind"] != "upload":
+            raise ApiError("invalid_input", "no such upload token")
+        meta = dict(rec["meta"])
+        if (title := call.get("title")) is not None:
+            meta["title"] = strip_html(title)
+        if (description := call.get("description")) is not None:
+            meta["description"] = description
+        if (tags := call.get("tags")) is not None:
+            meta["tags"] = parse_tags(tags)
+        if (album_ids := call.ids("album_id")) is not None:
+            check_albums(call.state, album_ids)
+            meta["album_ids"] = album_ids
+        if call.get("publish") not in (None, ""):
+            meta["publish"] = call.flag("publish")
+        if ident := call.get("resumableIdentifier"):
+            rec.setdefault("per_file", {})[ident] = meta  # only that chunked file
+        else:
+            rec["meta"] = meta
+        call.state.put("tokens", rec["token"], rec)
+    return Payload("uploadtoken", _token_view(rec))
+
+
+def _token_problem(call: Call, rec: Record | None, kind: str) -> str | None:
+    if rec is None or rec["kind"] != kind:
+        return f"Invalid {kind} token"
+    if call.now() >= rec["valid_until"]:
+        return f"The {kind} token has expired"
+    if rec["uses"] >= rec["max_uploads"]:
+        return f"The {kind} token has already been used (max_uploads={rec['max_uploads']})"
+    return None
+
+
+@api_method("photo/redeem-upload-token", "anonymous")
+def redeem_upload_token(call: Call) -> Response:
+    return _redeem(call, "upload", "upload_token")
+
+
+@api_method("photo/redeem-replace-token", "anonymous")
+def redeem_replace_token(call: Call) -> Response:
+    return _redeem(call, "replace", "replace_token")
+
+
+def _redeem(call: Call, kind: str, param: str) -> Response:
+    token = call.get(param) or ""
+    state = call.state
+    if call.effect is not None and call.effect.expire_token and state.get("tokens", token):
+        with state.lock:
+            rec = state.get("tokens", token)
+            if rec is not None:
+                rec["valid_until"] = call.now() - 1
+                state.put("tokens", token, rec)
+    rec = state.get("tokens", token) if token else None
+    if "resumableChunkNumber" in call.params:
+        return _chunk(call, kind, token, rec)
+    if call.http_method != "POST":
+        return _text(400, f"{kind} redeem needs a multipart POST (or chunk test parameters)")
+    problem = _token_problem(call, rec, kind)
+    if problem is not None:
+        return _text(403, problem)
+    assert rec is not None
+    f = call.files.get("file")
+    if f is None:
+        return _text(400, "no_file: the request carried no 'file' part")
+    if _refused(call, f.filename):
+        return _answer(call, rec, None, f"file type of {f.filename!r} is not supported")
+    if f.size == 0:
+        return _answer(call, rec, None, "the uploaded file is empty")
+    with state.lock:
+        rec = state.get("tokens", token)
+        problem = _token_problem(call, rec, kind)
+        if problem is not None:
+            return _text(403, problem)
+        assert rec is not None
+        item = _finish(call, rec, None, f.path, f.size, f.sha256, f.filename)
+    return _answer(call, rec, item, None)
+
+
+def _refused(call: Call, filename: str) -> bool:
+    return unsupported(filename) or bool(call.effect and call.effect.error_processing_upload)
+
+
+def _finish(
+    call: Call, rec: Record, ident: str | None, src: Path, size: int, sha: str, name: str
+) -> Record:
+    """Create (or replace) the item and count one use of the token. Caller holds state.lock."""
+    if rec["kind"] == "replace":
+        item = replace_file(call, {"photo_id": rec["photo_id"]}, src, size, sha, name)
+    else:
+        meta = dict(rec.get("per_file", {}).get(ident or "", rec["meta"]))
+        meta["custom"] = rec.get("custom", {})
+        item = create_item(
+            call.state,
+            src=src,
+            size=size,
+            sha256=sha,
+            filename=name,
+            meta=meta,
+            created_by="redeem-upload-token",
+            upload_token=rec["token"],
+            user_id=meta.get("user_id") or 1,
+            now=call.now(),
+            transcode_seconds=call.transcode_seconds,
+        )
+    rec["uses"] += 1
+    call.state.put("tokens", rec["token"], rec)
+    return item
+
+
+def _answer(call: Call, rec: Record, item: Record | None, error: str | None) -> Response:
+    """The redeem answer: redirect, background text, or plain 200/500."""
+    params: dict[str, Any] = {rec["kind"] + "_token": rec["token"], "domain": call.domain}
+    if item is not None:
+        params.update(photo_id=item["photo_id"], tree_id=item["tree_id"], token=item["token"])
+    else:
+        params["error_message"] = error
+    params.update(rec.get("extras") or {})
+    url = rec["return_url"]
+    callback = None
+    if url:
+        callback = url + ("&" if "?" in url else "?") + urlencode(params)
+    if url and rec["background_return_p"]:
+        threading.Thread(target=_call_back, args=(callback,), daemon=True).start()
+        if item is None:
+            return _text(200, f"error {error}")
+        return _text(
+            200,
+            f"ok {call.domain} {item['tree_id']} {item['photo_id']} {item['token']} {callback}",
+        )
+    if callback:
+        return Response(301, b"", headers=[("Location", callback)])
+    if item is None:
+        return _text(500, f"error_processing_upload: {error}")
+    return _text(200, "ok")
+
+
+def _call_back(url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=CALLBACK_TIMEOUT) as resp:
+            resp.read()
+    except Exception:  # the callback's failure is its site's problem, not ours
+        pass
+
+
+# -- Resumable.js chunks ---------------------------------------------------------------------
+def _chunk_int(call: Call, name: str, required: bool = True) -> int | None:
+    raw = call.params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ValueError(f"parameter {name} is required for a chunk")
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"parameter {name} must be a positive integer, got {raw[:20]!r}")
+    return int(raw)
+
+
+def _session_dir(call: Call, key: str) -> Path:
+    return call.state.chunks_dir / hashlib.sha1(key.encode()).hexdigest()
+
+
+def _chunk(call: Call, kind: str, token: str, rec: Record | None) -> Response:
+    try:
+        number = _chunk_int(call, "resumableChunkNumber")
+        chunk_size = _chunk_int(call, "resumableChunkSize")
+        total_size = _chunk_int(call, "resumableTotalSize")
+        assert number is not None and chunk_size is not None and total_size is not None
+        given_total = _chunk_int(call, "resumableTotalChunks", required=False)
+        given_current = _chunk_int(call, "resumableCurrentChunkSize", required=False)
+        ident = call.params.get("resumableIdentifier") or ""
+        if not ident or len(ident) > 200:
+            raise ValueError("parameter resumableIdentifier is required (1..200 characters)")
+        total_chunks = max(1, total_size // chunk_size)
+        if given_total is not None and given_total != total_chunks:
+            raise ValueError(
+                f"resumableTotalChunks={given_total} contradicts "
+                f"max(1, floor({total_size}/{chunk_size}))={total_chunks}"
+            )
+        if number > total_chunks:
+            raise ValueError(f"chunk number {number} is beyond the last chunk ({total_chunks})")
+        expected = (
+            chunk_size if number < total_chunks else total_size - (total_chunks - 1) * chunk_size
+        )
+        if given_current is not None and given_current != expected:
+            raise ValueError(
+                f"resumableCurrentChunkSize={given_current} but chunk {number} must be "
+                f"{expected} bytes"
+            )
+    except ValueError as exc:
+        return _text(400, f"invalid chunk: {exc}")
+    key = f"{token}:{ident}"
+    state = call.state
+    session = state.get("sessions", key)
+    if session is not None and (
+        session["chunk_size"] != chunk_size or session["total_size"] != total_size
+    ):
+        return _text(
+            400,
+            "invalid chunk: resumableChunkSize/resumableTotalSize differ from earlier "
+            f"chunks of {ident!r} ({session['chunk_size']}/{session['total_size']})",
+        )
+    if call.http_method in ("GET", "HEAD"):  # chunk test
+        done = session is not None and (
+            session["completed_photo_id"] is not None or number in session["received"]
+        )
+        return _text(200, "stored") if done else Response(204)
+    if session is not None and session["completed_photo_id"] is not None:
+        return _text(200, f"chunk {number} stored (file already complete)")
+    problem = _token_problem(call, rec, kind)
+    if problem is not None:
+        return _text(403, problem)
+    assert rec is not None
+    f = call.files.get("file")
+    if f is None:
+        return _text(400, "no_file: the chunk carried no 'file' part")
+    filename = call.params.get("resumableFilename") or f.filename
+    if _refused(call, filename):
+        return _text(500, f"file type of {filename!r} is not supported")
+    if f.size != expected:
+        return _text(400, f"invalid chunk: chunk {number} must be {expected} bytes, got {f.size}")
+    with state.lock:
+        session = state.get("sessions", key) or {
+            "token": token,
+            "identifier": ident,
+            "chunk_size": chunk_size,
+            "total_size": total_size,
+            "total_chunks": total_chunks,
+            "filename": filename,
+            "received": [],
+            "assembling": False,
+            "completed_photo_id": None,
+        }
+        sdir = _session_dir(call, key)
+        sdir.mkdir(parents=True, exist_ok=True)
+        os.replace(f.path, sdir / str(number))
+        if number not in session["received"]:
+            session["received"].append(number)
+        complete = len(session["received"]) == total_chunks and not session["assembling"]
+        if complete:
+            session["assembling"] = True
+        state.put("sessions", key, session)
+    if not complete:
+        return _text(200, f"chunk {number} stored")
+    return _assemble(call, rec, key, session)
+
+
+def _assemble(call: Call, rec: Record, key: str, session: Record) -> Response:
+    state = call.state
+    sdir = _session_dir(call, key)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=state.tmp_dir, prefix="assembled-")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for n in range(1, session["total_chunks"] + 1):
+                with open(sdir / str(n), "rb") as part:
+                    while block := part.read(ASSEMBLY_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+                        size += len(block)
+        with state.lock:
+            fresh = state.get("tokens", rec["token"])
+            problem = _token_problem(call, fresh, rec["kind"])
+            if problem is not None:
+                session["assembling"] = False
+                state.put("sessions", key, session)
+                return _text(403, problem)
+            assert fresh is not None
+            item = _finish(
+                call,
+                fresh,
+                session["identifier"],
+                Path(tmp),
+                size,
+                digest.hexdigest(),
+                session["filename"],
+            )
+            session.update(completed_photo_id=item["photo_id"], assembling=False)
+            state.put("sessions", key, session)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    shutil.rmtree(sdir, ignore_errors=True)
+    return _answer(call, fresh, item, None)

@@ -1,0 +1,217 @@
+"""`Sandbox`: the Python face of the server — start/stop, credentials, config files,
+inspection, faults, OAuth approval, token expiry and a shiftable clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from syncd.sandbox import creds
+from syncd.sandbox.app import SandboxApp
+from syncd.sandbox.control import make_route
+from syncd.sandbox.creds import Credentials
+from syncd.sandbox.faults import FaultInjector, RequestRecord
+from syncd.sandbox.server import SandboxHTTPServer
+from syncd.sandbox.state import State
+
+# Seconds stop() waits for the serving thread.
+STOP_TIMEOUT = 10.0
+
+
+class Sandbox:
+    """A local TwentyThree-compatible server. `start()` serves on a background thread.
+
+    Time: the server's clock is `time.time() + time_offset`; `set_time_offset(s)` shifts it
+    (positive = server ahead of the client), `clock()` reads it. OAuth timestamp checks and
+    token expiry use this clock.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        control: bool = True,
+        seed: int = 0,
+        transcode_seconds: float = 0.0,
+        domain: str | None = None,
+    ) -> None:
+        if transcode_seconds < 0:
+            raise ValueError("Sandbox: transcode_seconds must be >= 0")
+        self._own_dir = data_dir is None
+        self.data_dir = (
+            Path(tempfile.mkdtemp(prefix="syncd-sandbox-")) if data_dir is None else data_dir
+        )
+        self.host = host
+        self.port = port
+        self.control = control
+        self.seed = seed
+        self.transcode_seconds = transcode_seconds
+        self._domain = domain
+        self.time_offset = 0.0
+        self.state = State(Path(self.data_dir))
+        creds.ensure(self.state)
+        self.faults = FaultInjector(seed)
+        self.app = SandboxApp(
+            self.state,
+            self.faults,
+            lambda: self.domain,
+            self.clock,
+            transcode_seconds,
+            control,
+        )
+        self.app.routes["/_sandbox/"] = make_route(self)
+        from syncd.sandbox import api_misc, api_photos, api_tokens, oauth_flow  # registers
+
+        del api_misc, api_photos, api_tokens
+        self.app.routes["/oauth/"] = oauth_flow.route
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            raise RuntimeError("Sandbox already started")
+        self._server = SandboxHTTPServer((self.host, self.port), self.app)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+        self.state.close()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses and credentials -------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def domain(self) -> str:
+        return self._domain or f"{self.host}:{self.port}"
+
+    def credentials(self, level: str = "super") -> Credentials:
+        """Privileged credentials at `level` (read, write, admin, super); "flow" gives the
+        3-legged consumer (empty access token)."""
+        return creds.credentials(self.state, level)
+
+    def write_config(
+        self, path: Path, *, level: str = "super", journal_path: Path | None = None
+    ) -> Path:
+        """Write a syncd TOML config for these credentials (mode 0600)."""
+        c = self.credentials(level)
+        q = json.dumps  # TOML basic strings accept JSON string escapes
+        lines = [
+            "[site]",
+            f"domain = {q(self.domain)}",
+            'scheme = "http"',
+            f"consumer_key = {q(c.consumer_key)}",
+            f"consumer_secret = {q(c.consumer_secret)}",
+            f"access_token = {q(c.access_token)}",
+            f"access_token_secret = {q(c.access_token_secret)}",
+            f"oauth_base_url = {q(self.base_url)}",
+        ]
+        if journal_path is not None:
+            lines += ["", "[journal]", f"path = {q(str(Path(journal_path).absolute()))}"]
+        path = Path(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    # -- clock ---------------------------------------------------------------------------
+    def clock(self) -> float:
+        return time.time() + self.time_offset
+
+    def set_time_offset(self, seconds: float) -> None:
+        self.time_offset = float(seconds)
+
+    # -- inspection ----------------------------------------------------------------------
+    def items(self) -> list[dict[str, Any]]:
+        albums = {a["album_id"]: a["title"] for a in self.state.values("albums")}
+        now = self.clock()
+        out = []
+        for item in sorted(self.state.values("items"), key=lambda i: i["photo_id"]):
+            out.append(
+                {
+                    "photo_id": item["photo_id"],
+                    "tree_id": item["tree_id"],
+                    "token": item["token"],
+                    "sha256": item["sha256"],
+                    "size": item["size"],
+                    "title": item["title"],
+                    "description": item["description"],
+                    "tags": list(item["tags"]),
+                    "albums": [albums[a] for a in item["album_ids"] if a in albums],
+                    "album_ids": list(item["album_ids"]),
+                    "published": item["published"],
+                    "upload_token": item["upload_token"],
+                    "created_by": item["created_by"],
+                    "filename": item["filename"],
+                    "video_encoded": now >= item["encoded_at"],
+                    "user_id": item["user_id"],
+                    "custom": dict(item["custom"]),
+                    "path": str(self.state.file_path(item["path"])),
+                }
+            )
+        return out
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self.app.requests_lock:
+            return list(self.app.requests)
+
+    def count_requests(self, method: str | None = None) -> int:
+        return sum(1 for r in self.requests if method is None or r.method == method)
+
+    def reset(self) -> None:
+        """Empty all items, albums, tokens, faults and the request log (credentials stay)."""
+        self.state.reset()
+        self.faults.clear()
+        with self.app.requests_lock:
+            self.app.requests.clear()
+
+    # -- OAuth and tokens ----------------------------------------------------------------
+    def approve(self, request_token: str) -> str:
+        """Approve a 3-legged request token as the site's member; returns the verifier."""
+        from syncd.sandbox.oauth_flow import approve
+
+        return approve(self.state, request_token)
+
+    def expire_upload_token(self, token: str) -> None:
+        """Make an upload (or replace) token expired as of now."""
+        with self.state.lock:
+            rec = self.state.get("tokens", token)
+            if rec is None:
+                raise KeyError(f"no such upload token {token!r}")
+            rec["valid_until"] = self.clock() - 1
+            self.state.put("tokens", token, rec)

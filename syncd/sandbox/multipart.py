@@ -1,0 +1,207 @@
+"""Streaming multipart/form-data parser: large blocks, bytes.find for boundaries, files go
+straight to disk with their sha256 computed on the way. Never holds a file part in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+# Read size for request bodies; large blocks keep the per-block Python overhead negligible.
+BLOCK_SIZE = 1 << 20
+# A non-file field larger than this is refused (titles, descriptions, tags are small).
+MAX_FIELD_BYTES = 64 * 1024
+# Part headers larger than this are refused (a real part header is a few hundred bytes).
+MAX_PART_HEADER_BYTES = 16 * 1024
+# Bytes allowed before the first boundary.
+MAX_PREAMBLE_BYTES = 64 * 1024
+# Fields per request; more is an attack or a bug.
+MAX_FIELDS = 500
+
+_PARAM = re.compile(r';\s*([A-Za-z0-9_*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+class MultipartError(ValueError):
+    """The body is not valid multipart/form-data, or a field breaks a limit."""
+
+
+@dataclass
+class UploadedFile:
+    """A file part already on disk."""
+
+    field: str
+    filename: str
+    path: Path
+    size: int
+    sha256: str
+    content_type: str
+    # Set while the part is still being written, so a failed parse can close it.
+    open_handle: BinaryIO | None = field(default=None, repr=False)
+
+    def discard(self) -> None:
+        if self.open_handle is not None:
+            self.open_handle.close()
+            self.open_handle = None
+        self.path.unlink(missing_ok=True)
+
+
+def boundary_from(content_type: str) -> bytes:
+    """The boundary parameter of a multipart Content-Type; MultipartError when absent."""
+    for name, value in _PARAM.findall(content_type):
+        if name.lower() == "boundary":
+            value = value.strip()
+            if value.startswith('"') and value.endswith('"'):
+                value = value[1:-1]
+            if 0 < len(value) <= 200:
+                return value.encode("latin-1")
+    raise MultipartError("multipart Content-Type has no usable boundary")
+
+
+def _disposition(headers: dict[str, str]) -> tuple[str, str | None]:
+    value = headers.get("content-disposition")
+    if value is None:
+        raise MultipartError("multipart part has no Content-Disposition header")
+    params: dict[str, str] = {}
+    for name, raw in _PARAM.findall(value):
+        raw = raw.strip()
+        if raw.startswith('"') and raw.endswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params[name.lower()] = raw
+    if "name" not in params:
+        raise MultipartError("multipart part has no name")
+    return params["name"], params.get("filename")
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MultipartError("multipart part headers are not valid UTF-8") from exc
+    headers: dict[str, str] = {}
+    for line in text.split("\r\n"):
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise MultipartError(f"malformed multipart part header line {line[:60]!r}")
+        headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def parse(
+    read: Callable[[int], bytes], boundary: bytes, tmp_dir: Path
+) -> tuple[list[tuple[str, bytes]], dict[str, UploadedFile]]:
+    """Parse a whole multipart body from `read(n)`; returns raw fields and files on disk.
+
+    On error, files written so far are removed and MultipartError is raised.
+    """
+    fields: list[tuple[str, bytes]] = []
+    files: dict[str, UploadedFile] = {}
+    try:
+        _parse_into(read, boundary, tmp_dir, fields, files)
+    except BaseException:
+        for f in files.values():
+            f.discard()
+        raise
+    return fields, files
+
+
+def _parse_into(
+    read: Callable[[int], bytes],
+    boundary: bytes,
+    tmp_dir: Path,
+    fields: list[tuple[str, bytes]],
+    files: dict[str, UploadedFile],
+) -> None:
+    delim = b"\r\n--" + boundary
+    keep = len(delim) + 1
+    buf = b"\r\n"  # lets the first boundary match the same delimiter as the others
+    eof = False
+
+    def fill() -> None:
+        nonlocal buf, eof
+        block = read(BLOCK_SIZE)
+        if block:
+            buf += block
+        else:
+            eof = True
+
+    # Preamble up to the first boundary.
+    while (idx := buf.find(delim)) < 0:
+        if eof or len(buf) > MAX_PREAMBLE_BYTES:
+            raise MultipartError("multipart body has no opening boundary")
+        fill()
+    buf = buf[idx + len(delim) :]
+    while True:
+        while len(buf) < 2 and not eof:
+            fill()
+        if buf.startswith(b"--"):
+            return  # closing boundary; the epilogue is ignored
+        if not buf.startswith(b"\r\n"):
+            raise MultipartError("multipart boundary is not followed by CRLF")
+        while (hend := buf.find(b"\r\n\r\n")) < 0:
+            if eof or len(buf) > MAX_PART_HEADER_BYTES:
+                raise MultipartError("multipart part headers are truncated or too large")
+            fill()
+        headers = _parse_headers(buf[2:hend])
+        buf = buf[hend + 4 :]
+        name, filename = _disposition(headers)
+        if filename is not None:
+            sink_file = _FileSink(name, filename, headers.get("content-type", ""), tmp_dir)
+            if name in files:
+                files[name].discard()
+            files[name] = sink_file.result  # registered early so errors clean it up
+            write: Callable[[memoryview], None] = sink_file.write
+        else:
+            if len(fields) >= MAX_FIELDS:
+                raise MultipartError(f"more than {MAX_FIELDS} multipart fields")
+            value = bytearray()
+
+            def write(data: memoryview, value: bytearray = value, name: str = name) -> None:
+                if len(value) + len(data) > MAX_FIELD_BYTES:
+                    raise MultipartError(f"field {name!r} is larger than {MAX_FIELD_BYTES} bytes")
+                value += data
+
+            sink_file = None
+        while True:
+            idx = buf.find(delim)
+            if idx >= 0:
+                write(memoryview(buf)[:idx])
+                buf = buf[idx + len(delim) :]
+                break
+            if eof:
+                raise MultipartError("multipart body ends inside a part (no closing boundary)")
+            if len(buf) > keep:
+                write(memoryview(buf)[: len(buf) - keep])
+                buf = buf[len(buf) - keep :]
+            fill()
+        if sink_file is not None:
+            sink_file.close()
+        else:
+            fields.append((name, bytes(value)))
+
+
+class _FileSink:
+    """Writes one file part to a temporary file, hashing as it goes."""
+
+    def __init__(self, name: str, filename: str, content_type: str, tmp_dir: Path) -> None:
+        fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
+        self._fh = os.fdopen(fd, "wb", buffering=0)
+        self._hash = hashlib.sha256()
+        self.result = UploadedFile(name, filename, Path(path), 0, "", content_type, self._fh)
+
+    def write(self, data: memoryview) -> None:
+        if len(data):
+            self._hash.update(data)
+            self._fh.write(data)
+            self.result.size += len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        self.result.open_handle = None
+        self.result.sha256 = self._hash.hexdigest()
