@@ -9,12 +9,24 @@ Exit codes (shared by every command):
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
 import sys
+from pathlib import Path
 
 import click
+from rich.console import Console
 
 from syncd import __version__
+from syncd.config import Config, load_config, parse_size
+from syncd.daemon import PushOptions, Run
+from syncd.errors import ConfigError, JournalError
+from syncd.journal import Journal
+from syncd.model import ItemState, UploadMode
+from syncd.status import collect_status
+from syncd.ui import PlainProgress, RichProgress, render_report, render_status, report_dict
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -62,6 +74,164 @@ def sandbox(ctx: click.Context) -> None:
     from syncd.sandbox.__main__ import main as sandbox_main
 
     sys.exit(sandbox_main(list(ctx.args)))
+
+
+# --- shared plumbing for the commands below ---------------------------------------
+
+
+def _load_config_or_exit(ctx: click.Context) -> Config:
+    try:
+        return load_config(ctx.obj.get("config_path"))
+    except ConfigError as exc:
+        click.echo(f"syncd: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def _open_journal_or_exit(config: Config) -> Journal:
+    try:
+        return Journal.open(config.journal_path)
+    except JournalError as exc:
+        click.echo(f"syncd: journal error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def _size_option(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except (ConfigError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+def _install_stop_handlers(run: Run) -> None:
+    """First SIGINT/SIGTERM: stop gently (journal stays consistent). Second: exit at once."""
+    hits = 0
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal hits
+        hits += 1
+        if hits == 1:
+            click.echo(
+                "\nstopping: finishing the journal; press Ctrl-C again to quit now", err=True
+            )
+            run.request_stop()
+        else:
+            os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+@main.command()
+@click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--dry-run", is_flag=True, help="Scan and print the upload plan; send nothing.")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Files uploading at once.")
+@click.option("--no-wait", is_flag=True, help="The tree is closed: skip the stability wait.")
+@click.option("--bwlimit", metavar="RATE", help="Total upload rate cap per second, e.g. 20MiB.")
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in UploadMode]),
+    help="Upload mode for this run (overrides the config).",
+)
+@click.option("--chunk-size", metavar="SIZE", help="Chunk size for chunked uploads, e.g. 8MiB.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_context
+def push(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    dry_run: bool,
+    concurrency: int | None,
+    no_wait: bool,
+    bwlimit: str | None,
+    mode: str | None,
+    chunk_size: str | None,
+    as_json: bool,
+) -> None:
+    """Upload what is new under PATH... once, then exit with a status that says if all landed.
+
+    Exit status: 0 all synced, 1 some files did not land (each listed with its
+    reason), 2 configuration or credentials error, 130 interrupted.
+    """
+    options = PushOptions(
+        roots=[p.resolve() for p in paths],
+        no_wait=no_wait,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        mode=UploadMode(mode) if mode else None,
+        chunk_size=_size_option(chunk_size, "--chunk-size"),
+        bwlimit=_size_option(bwlimit, "--bwlimit"),
+    )
+    config = _load_config_or_exit(ctx)
+    journal = _open_journal_or_exit(config)
+    console = Console(stderr=True)
+    live = console.is_terminal and not as_json
+    progress = RichProgress(console) if live else PlainProgress()
+    run = Run(config, journal, progress=progress)
+    _install_stop_handlers(run)
+    try:
+        if isinstance(progress, RichProgress):
+            with progress:
+                report = run.push(options)
+        else:
+            report = run.push(options)
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps(report_dict(report), indent=2))
+    else:
+        render_report(Console(), report)
+    if report.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if report.stopped_by is not None and report.stopped_by.stops_run:
+        sys.exit(EXIT_CONFIG)
+    sys.exit(EXIT_OK if report.all_landed else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
+    """Counts per state and failures; with a file PATH, that file's history."""
+    config = _load_config_or_exit(ctx)
+    journal = _open_journal_or_exit(config)
+    try:
+        data = collect_status(journal, path.absolute() if path else None)
+    finally:
+        journal.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_status(Console(), data)
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--all", "all_", is_flag=True, help="Every failed or parked file.")
+@click.pass_context
+def retry(ctx: click.Context, path: Path | None, all_: bool) -> None:
+    """Put failed (and parked) files back in the queue: PATH (a file or folder) or --all."""
+    if (path is None) == (not all_):
+        raise click.UsageError("give a PATH or --all (not both)")
+    config = _load_config_or_exit(ctx)
+    journal = _open_journal_or_exit(config)
+    try:
+        if all_:
+            n = journal.reset_failed(None)
+        else:
+            assert path is not None
+            target = str(path.absolute())
+            rows = journal.rows_in([ItemState.FAILED, ItemState.RETRY], root=target)
+            n = journal.reset_failed([r.path for r in rows]) if rows else 0
+    finally:
+        journal.close()
+    click.echo(f"{n} file(s) queued again; run `syncd push` (or let `syncd watch`) send them")
 
 
 # --- check and auth -----------------------------------------------------------

@@ -59,3 +59,27 @@ class RateGate:
             delay = self._not_before - self._clock.time()
         if delay > 0:
             self._clock.sleep(delay)
+
+
+class RateMeter:
+    """Recent upload throughput over all workers, to size upload tokens' lifetimes."""
+
+    # Weight of the newest sample: a few files are enough to follow a change.
+    SMOOTHING = 0.3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rate: float | None = None
+
+    def record(self, nbytes: int, seconds: float) -> None:
+        if nbytes <= 0 or seconds <= 0:
+            return
+        sample = nbytes / seconds
+        with self._lock:
+            old = self._rate
+            self._rate = sample if old is None else old + self.SMOOTHING * (sample - old)
+
+    @property
+    def rate(self) -> float | None:
+        with self._lock:
+            return self._rate

@@ -93,8 +93,10 @@ def token_valid_minutes(size: int, rate_bytes_per_s: float | None) -> int:
     return max(TOKEN_MIN_MINUTES, min(TOKEN_MAX_MINUTES, minutes))
 
 
-def upload_fields(meta: Metadata, sha256: str, album_ids: Mapping[str, str]) -> dict[str, str]:
-    """Form fields for photo/upload or get-upload-token.
+def upload_fields(
+    meta: Metadata, sha256: str, album_ids: Mapping[str, str], *, single_album: bool = False
+) -> dict[str, str]:
+    """Form fields for photo/upload (`single_album`), get-upload-token or photo/update.
 
     The identity marker rides in `tags` in the same request that creates the
     item, so an upload that landed can always be found again.
@@ -105,15 +107,22 @@ def upload_fields(meta: Metadata, sha256: str, album_ids: Mapping[str, str]) -> 
     if meta.description:
         fields["description"] = meta.description
     fields["tags"] = tags_field((*meta.tags, identity_tag(sha256)))
-    ids = [album_ids[a] for a in meta.albums if a in album_ids]
+    ids = list(dict.fromkeys(album_ids[a] for a in meta.albums if a in album_ids))
+    if single_album:
+        ids = ids[:1]  # photo/upload takes one album; the rest follow by photo/update
     if ids:
-        fields["album_id"] = ",".join(dict.fromkeys(ids))
+        fields["album_id"] = ",".join(ids)
     fields["publish"] = "1" if meta.publish else "0"
     if meta.publish_date:
         fields["publish_date"] = meta.publish_date
     for key, value in meta.custom:
         fields[key] = value
     return fields
+
+
+def upload_carries_all(meta: Metadata, mode: UploadMode) -> bool:
+    """Whether the upload request itself sets every piece of metadata."""
+    return mode is not UploadMode.DIRECT or len(set(meta.albums)) <= 1
 
 
 def tags_field(tags: Iterable[str]) -> str:

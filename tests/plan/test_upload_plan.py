@@ -17,6 +17,7 @@ from syncd.plan.upload import (
     resumable_params,
     tags_field,
     token_valid_minutes,
+    upload_carries_all,
     upload_fields,
 )
 
@@ -160,3 +161,13 @@ def test_plan_text_form_is_stable() -> None:
     )
     direct = UploadPlan("/a/c.mp4", 5, UploadMode.DIRECT, MiB, {"title": "C"})
     assert str(direct) == "upload direct /a/c.mp4 [5 B] title='C'"
+
+
+def test_direct_upload_sends_one_album_and_says_so() -> None:
+    meta = Metadata(albums=("A", "B"))
+    ids = {"A": "1", "B": "2"}
+    assert upload_fields(meta, SHA, ids, single_album=True)["album_id"] == "1"
+    assert upload_fields(meta, SHA, ids)["album_id"] == "1,2"
+    assert not upload_carries_all(meta, UploadMode.DIRECT)
+    assert upload_carries_all(meta, UploadMode.CHUNKED)
+    assert upload_carries_all(Metadata(albums=("A",)), UploadMode.DIRECT)

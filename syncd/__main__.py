@@ -1,0 +1,5 @@
+"""`python -m syncd` is the `syncd` command (handy where the script is not on PATH)."""
+
+from syncd.cli import main
+
+main()

@@ -1,0 +1,390 @@
+"""One loop for both modes: scan, claim, upload, apply metadata, until done or stopped.
+
+`push` is a burst: it scans the given roots, waits for unstable files to
+settle, works until every file under the roots is synced, failed or parked
+beyond the push's patience, then returns a report. (`watch` will run the
+same workers forever, fed by watchdog.) Workers meet only in the journal:
+each claims a row under a lease, does the work, writes the result back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd.api.client import Client
+from syncd.clock import Clock, SystemClock
+from syncd.config import Config
+from syncd.errors import ApiError, Interrupted, SidecarError, SyncdError
+from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
+from syncd.metadata import MetadataApplier, resolve_albums
+from syncd.model import ItemState, Metadata, UploadMode
+from syncd.plan.upload import UploadPlan, choose_mode, upload_carries_all, upload_fields
+from syncd.progress import NullProgress, ProgressSink
+from syncd.scan import ScanProblem, scan
+from syncd.sidecar import read_metadata
+from syncd.throttle import RateGate, RateMeter, Throttle
+from syncd.upload import RetryPolicy, Uploader, upload_file
+
+log = logging.getLogger(__name__)
+
+# A claim expires unless renewed; renewal runs at a third of it, so one
+# missed beat (a long GC pause, a slow disk) does not lose the claim.
+LEASE_SECONDS = 300.0
+LEASE_RENEW_EVERY = LEASE_SECONDS / 3
+# An idle worker looks for work this often (new ready rows, retry times).
+IDLE_POLL_SECONDS = 0.2
+# A push waits for parked (`retry`) files only this long; later ones are
+# reported as not landed and left for the next run or `syncd watch`.
+PUSH_RETRY_PATIENCE = 300.0
+
+# A file re-queued by a worker (it changed while being sent) is looked at
+# again after this long, so a file that keeps changing does not spin the scanner.
+MIN_RESCAN_SECONDS = 1.0
+
+
+@dataclass
+class PushOptions:
+    roots: Sequence[Path]
+    no_wait: bool = False
+    dry_run: bool = False
+    concurrency: int | None = None  # None: from config
+    mode: UploadMode | None = None
+    chunk_size: int | None = None
+    bwlimit: int | None = None
+
+
+@dataclass
+class RunReport:
+    counts: dict[ItemState, int] = field(default_factory=dict)
+    failed: list[FileRow] = field(default_factory=list)
+    waiting: list[FileRow] = field(default_factory=list)  # retry/pending left at the end
+    problems: list[ScanProblem] = field(default_factory=list)
+    plans: list[str] = field(default_factory=list)  # --dry-run
+    stopped_by: SyncdError | None = None
+    interrupted: bool = False
+
+    @property
+    def all_landed(self) -> bool:
+        return not (self.failed or self.waiting or self.problems or self.stopped_by)
+
+
+class Run:
+    """One push (or, later, a watch session) over one journal."""
+
+    def __init__(
+        self,
+        config: Config,
+        journal: Journal,
+        *,
+        clock: Clock | None = None,
+        progress: ProgressSink | None = None,
+        policy: RetryPolicy | None = None,
+        client_factory: Callable[[], Client] | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.clock = clock or SystemClock()
+        self.progress = progress or NullProgress()
+        self.policy = policy or RetryPolicy(max_attempts=config.upload.max_attempts)
+        self.client_factory = client_factory or self._make_client
+        self.owner = make_owner()
+        self.stop = threading.Event()
+        self.fatal: SyncdError | None = None
+        self._inflight: set[str] = set()
+        self._announced: set[str] = set()
+        self._stop_was_signal = False
+        self.meter = RateMeter()
+        self._lock = threading.Lock()
+
+    def _make_client(self) -> Client:
+        up = self.config.upload
+        return Client(
+            self.config.site, connect_timeout=up.connect_timeout, read_timeout=up.read_timeout
+        )
+
+    # --- metadata for a file -------------------------------------------------
+
+    def base_metadata(self, root: Path) -> Metadata:
+        """Config defaults: [upload] publish, and the watch root's album and tags."""
+        album: tuple[str, ...] = ()
+        tags: tuple[str, ...] = ()
+        for watch in self.config.watch:
+            if root == watch.path or watch.path in root.parents:
+                album = (watch.album,) if watch.album else ()
+                tags = watch.tags
+        return Metadata(tags=tags, albums=album, publish=self.config.upload.publish)
+
+    def metadata_for(self, row: FileRow) -> Metadata:
+        root = Path(row.root)
+        return read_metadata(Path(row.path), root, self.base_metadata(root))
+
+    # --- push -------------------------------------------------------------------
+
+    def push(self, options: PushOptions) -> RunReport:
+        roots = [str(r) for r in options.roots]
+        report = RunReport()
+        for path in self.journal.recover_abandoned(is_owner_alive=owner_is_alive):
+            self.progress.note(f"recovered interrupted upload: {printable(path)}")
+        pending_until = self._scan(options, report)
+        if options.dry_run:
+            report.plans = self.plan_lines(roots, options)
+            report.counts = self._counts(roots)
+            return report
+
+        client = self.client_factory()
+        try:
+            self.finish_uploaded(roots, client)
+        finally:
+            client.close()
+        self._announce_work(roots)
+        upload_cfg = self.config.upload
+        throttle = Throttle(options.bwlimit or upload_cfg.bwlimit, self.clock)
+        gate = RateGate(self.clock)
+        done = threading.Event()
+        workers = [
+            threading.Thread(
+                target=self._worker,
+                args=(roots, options, throttle, gate, done),
+                name=f"syncd-worker-{i}",
+                daemon=True,
+            )
+            for i in range(options.concurrency or upload_cfg.concurrency)
+        ]
+        renewer = threading.Thread(target=self._renew_leases, name="syncd-lease", daemon=True)
+        for t in [*workers, renewer]:
+            t.start()
+        try:
+            # The main thread decides when the burst is over; workers only work.
+            while not self.stop.is_set():
+                if self._counts(roots)[ItemState.PENDING]:
+                    # Unstable or re-queued files: look again once they may have settled.
+                    if pending_until is None or self.clock.time() >= pending_until:
+                        pending_until = self._scan(options, report)
+                        self._announce_work(roots)
+                        continue
+                elif not self._has_work_left(roots):
+                    break
+                self.stop.wait(IDLE_POLL_SECONDS)
+        finally:
+            done.set()
+            for t in workers:
+                while t.is_alive():
+                    t.join(timeout=0.5)
+            self.stop.set()
+            renewer.join(timeout=5)
+
+        report.stopped_by = self.fatal
+        report.interrupted = self._stop_was_signal
+        report.counts = self._counts(roots)
+        report.failed = self.journal.rows_in([ItemState.FAILED], roots=roots)
+        report.waiting = self.journal.rows_in(
+            [
+                ItemState.RETRY,
+                ItemState.PENDING,
+                ItemState.READY,
+                ItemState.UPLOADING,
+                ItemState.UPLOADED,
+            ],
+            roots=roots,
+        )
+        return report
+
+    def _scan(self, options: PushOptions, report: RunReport) -> float | None:
+        """Scan the roots; keep each problem once; return when pending files may be stable."""
+        result = scan(
+            options.roots,
+            self.journal,
+            self.config.scan,
+            clock=self.clock,
+            no_wait=options.no_wait,
+        )
+        seen = {(p.path, p.message) for p in report.problems}
+        report.problems.extend(p for p in result.problems if (p.path, p.message) not in seen)
+        if result.pending_until is None:
+            return None
+        # Never spin: a file re-queued by a worker is looked at again soon, not at once.
+        return max(result.pending_until, self.clock.time() + MIN_RESCAN_SECONDS)
+
+    def _announce_work(self, roots: list[str]) -> None:
+        """Tell the progress display about files that became ready since last time."""
+        rows = self.journal.rows_in([ItemState.READY, ItemState.RETRY], roots=roots)
+        fresh = [r for r in rows if r.path not in self._announced]
+        self._announced.update(r.path for r in fresh)
+        if fresh:
+            self.progress.add_work(len(fresh), sum(r.size for r in fresh))
+
+    def finish_uploaded(self, roots: list[str], client: Client) -> None:
+        """Rows a crash left in `uploaded` (item known, metadata maybe not applied)."""
+        applier = MetadataApplier(self.journal, client, owner=self.owner, progress=self.progress)
+        for row in self.journal.rows_in([ItemState.UPLOADED], roots=roots):
+            try:
+                meta = self.metadata_for(row)
+                album_ids = resolve_albums(self.journal, client, meta.albums)
+                # The upload carried the metadata it was planned with; only a
+                # change since then needs a photo/update.
+                unchanged = row.desired_digest == meta.digest()
+                applier.finish(row, meta, album_ids, sent_with_upload=unchanged)
+            except SyncdError as exc:
+                if exc.stops_run:
+                    raise
+                log.warning("%s: metadata not applied yet: %s", printable(row.path), exc)
+
+    def request_stop(self) -> None:
+        """First signal: stop claiming, abandon transfers at the next block, keep the journal."""
+        self._stop_was_signal = True
+        self.stop.set()
+
+    def _sleep_until(self, when: float) -> None:
+        while not self.stop.is_set() and (left := when - self.clock.time()) > 0:
+            self.stop.wait(min(left, 0.5))
+
+    def _counts(self, roots: list[str]) -> dict[ItemState, int]:
+        counts: dict[ItemState, int] = dict.fromkeys(ItemState, 0)
+        for root in roots:
+            for state, n in self.journal.counts(root).items():
+                counts[state] = counts.get(state, 0) + n
+        return counts
+
+    def plan_lines(self, roots: list[str], options: PushOptions) -> list[str]:
+        lines = []
+        cfg = self.config.upload
+        for row in self.journal.rows_in([ItemState.READY, ItemState.RETRY], roots=roots):
+            try:
+                meta = self.metadata_for(row)
+            except SidecarError as exc:
+                lines.append(f"fail {row.path}: {exc}")
+                continue
+            mode = choose_mode(row.size, options.mode or cfg.mode, cfg.chunk_threshold)
+            fields = upload_fields(meta, row.sha256 or "", {a: f"<album {a}>" for a in meta.albums})
+            lines.append(
+                str(
+                    UploadPlan(
+                        row.path, row.size, mode, options.chunk_size or cfg.chunk_size, fields
+                    )
+                )
+            )
+        for row in self.journal.rows_in([ItemState.PENDING], roots=roots):
+            lines.append(f"wait {row.path}: not stable yet")
+        return lines
+
+    # --- workers ---------------------------------------------------------------
+
+    def _has_work_left(self, roots: list[str]) -> bool:
+        """Anything this push should still wait for: in flight, ready, or due soon."""
+        with self._lock:
+            if self._inflight:
+                return True
+        horizon = self.clock.time() + PUSH_RETRY_PATIENCE
+        for row in self.journal.rows_in([ItemState.READY, ItemState.RETRY], roots=roots):
+            if row.state is ItemState.READY or (row.next_attempt_at or 0) <= horizon:
+                return True
+        return False
+
+    def _worker(
+        self,
+        roots: list[str],
+        options: PushOptions,
+        throttle: Throttle,
+        gate: RateGate,
+        done: threading.Event,
+    ) -> None:
+        client = self.client_factory()
+        uploader = Uploader(
+            self.journal,
+            client,
+            owner=self.owner,
+            clock=self.clock,
+            stop=self.stop,
+            throttle=throttle,
+            gate=gate,
+            progress=self.progress,
+            policy=self.policy,
+        )
+        applier = MetadataApplier(self.journal, client, owner=self.owner, progress=self.progress)
+        try:
+            while not self.stop.is_set():
+                row = self.journal.claim(self.owner, LEASE_SECONDS, roots=roots)
+                if row is None:
+                    if done.wait(IDLE_POLL_SECONDS):
+                        return
+                    continue
+                with self._lock:
+                    self._inflight.add(row.path)
+                try:
+                    self._process(row, options, uploader, applier)
+                finally:
+                    with self._lock:
+                        self._inflight.discard(row.path)
+        except Interrupted:
+            return
+        except SyncdError as exc:
+            if exc.stops_run:
+                log.error("stopping the run: %s", exc)
+                self.fatal = exc
+                self.stop.set()
+                return
+            raise
+        finally:
+            client.close()
+
+    def _process(
+        self, row: FileRow, options: PushOptions, uploader: Uploader, applier: MetadataApplier
+    ) -> None:
+        try:
+            meta = self.metadata_for(row)
+        except SidecarError as exc:
+            uploader._fail(row, "sidecar", str(exc))
+            return
+        try:
+            album_ids = resolve_albums(self.journal, applier.client, meta.albums)
+        except ApiError as exc:
+            if exc.stops_run:
+                uploader._move(row, ItemState.READY, f"run stopped: {exc}")
+                raise
+            uploader._fail(row, exc.code, f"album: {exc}")
+            return
+        except SyncdError as exc:
+            uploader._move(row, ItemState.READY, f"album lookup failed, will retry: {exc}")
+            return
+        cfg = self.config.upload
+        mode = self.mode_for(row, options)
+        outcome = upload_file(
+            uploader,
+            row,
+            meta,
+            album_ids,
+            mode=mode,
+            chunk_size=options.chunk_size or cfg.chunk_size,
+            chunk_concurrency=cfg.chunk_concurrency,
+            client_factory=self.client_factory,
+        )
+        if outcome.state is ItemState.UPLOADED:
+            fresh = self.journal.get(row.path)
+            if fresh is not None and fresh.state is ItemState.UPLOADED:
+                complete = not outcome.found_existing and upload_carries_all(meta, mode)
+                applier.finish(fresh, meta, album_ids, sent_with_upload=complete)
+
+    def mode_for(self, row: FileRow, options: PushOptions) -> UploadMode:
+        """The upload mode for a row: an unfinished token upload always continues as one."""
+        if self.journal.session(row.path) is not None:
+            return UploadMode.CHUNKED if options.mode is not UploadMode.TOKEN else UploadMode.TOKEN
+        cfg = self.config.upload
+        mode = options.mode or self.root_mode(Path(row.root)) or cfg.mode
+        return choose_mode(row.size, mode, cfg.chunk_threshold)
+
+    def root_mode(self, root: Path) -> UploadMode | None:
+        for watch in self.config.watch:
+            if (root == watch.path or watch.path in root.parents) and watch.mode:
+                return watch.mode
+        return None
+
+    def _renew_leases(self) -> None:
+        while not self.stop.wait(LEASE_RENEW_EVERY):
+            with self._lock:
+                paths = list(self._inflight)
+            for path in paths:
+                self.journal.renew_lease(path, self.owner, LEASE_SECONDS)

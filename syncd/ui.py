@@ -1,0 +1,260 @@
+"""What the operator sees: rich progress bars on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from syncd.journal import printable
+
+if TYPE_CHECKING:
+    from syncd.daemon import RunReport
+
+# Per-file bars for more files than this would scroll the terminal away.
+MAX_FILE_BARS = 8
+
+
+def _short(path: str, width: int = 40) -> str:
+    name = os.path.basename(path)
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+class PlainProgress:
+    """One line per event: for logs, pipes and systemd's journal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._started: dict[str, tuple[float, int]] = {}
+
+    def _say(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+    def add_work(self, files: int, nbytes: int) -> None:
+        if files:
+            self._say(f"queued {files} file(s), {nbytes} bytes")
+
+    def file_started(self, path: str, size: int) -> None:
+        with self._lock:
+            self._started[path] = (time.monotonic(), size)
+
+    def file_bytes(self, path: str, nbytes: int) -> None:
+        pass
+
+    def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
+        with self._lock:
+            began, size = self._started.pop(path, (time.monotonic(), 0))
+        took = time.monotonic() - began
+        extra = f": {detail}" if detail else ""
+        self._say(f"{outcome} {path} ({size} bytes, {took:.1f} s){extra}")
+
+    def note(self, text: str) -> None:
+        self._say(text)
+
+
+class RichProgress:
+    """Overall bytes and files with rate and ETA, plus a bar per active file."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.Lock()
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.files = Progress(
+            TextColumn("files"), BarColumn(), MofNCompleteColumn(), console=console
+        )
+        self.total = self.progress.add_task("total", total=0)
+        self.files_task = self.files.add_task("files", total=0)
+        self._bars: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichProgress:
+        from rich.console import Group
+        from rich.live import Live
+
+        self._live = Live(
+            Group(self.progress, self.files), console=self.console, refresh_per_second=8
+        )
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(None, None, None)
+
+    def add_work(self, files: int, nbytes: int) -> None:
+        with self._lock:
+            task = self.progress.tasks[self.total]
+            self.progress.update(self.total, total=(task.total or 0) + nbytes)
+            ftask = self.files.tasks[self.files_task]
+            self.files.update(self.files_task, total=(ftask.total or 0) + files)
+
+    def file_started(self, path: str, size: int) -> None:
+        with self._lock:
+            if len(self._bars) < MAX_FILE_BARS and path not in self._bars:
+                self._bars[path] = self.progress.add_task(_short(path), total=size)
+
+    def file_bytes(self, path: str, nbytes: int) -> None:
+        with self._lock:
+            self.progress.advance(self.total, nbytes)
+            bar = self._bars.get(path)
+            if bar is not None:
+                self.progress.advance(bar, nbytes)
+
+    def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
+        with self._lock:
+            bar = self._bars.pop(path, None)
+            if bar is not None:
+                self.progress.remove_task(bar)
+            if outcome in ("synced", "failed"):
+                self.files.advance(self.files_task, 1)
+        if outcome not in ("synced", "uploaded"):
+            self.note(f"{outcome} {path}" + (f": {detail}" if detail else ""))
+
+    def note(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def report_dict(report: RunReport) -> dict[str, object]:
+    """The machine-readable form of a push report (`--json`)."""
+    return {
+        "ok": report.all_landed and not report.interrupted,
+        "interrupted": report.interrupted,
+        "stopped_by": str(report.stopped_by) if report.stopped_by else None,
+        "counts": {state.value: n for state, n in report.counts.items() if n},
+        "failed": [
+            {"path": printable(r.path), "code": r.error_code, "message": r.error_message}
+            for r in report.failed
+        ],
+        "not_landed": [
+            {
+                "path": printable(r.path),
+                "state": r.state.value,
+                "message": r.error_message,
+                "next_attempt_at": r.next_attempt_at,
+            }
+            for r in report.waiting
+        ],
+        "problems": [{"path": printable(p.path), "message": p.message} for p in report.problems],
+        "plan": report.plans,
+    }
+
+
+def render_report(console: Console, report: RunReport) -> None:
+    """The summary table after a push, then every file that did not land, with why."""
+    from rich.table import Table
+
+    if report.plans:
+        console.print("[bold]plan[/bold] (--dry-run: nothing was sent)")
+        for line in report.plans:
+            console.print("  " + line, markup=False, highlight=False)
+    table = Table(title="syncd push", show_edge=False)
+    table.add_column("state")
+    table.add_column("files", justify="right")
+    for state, n in report.counts.items():
+        if n:
+            table.add_row(state.value, str(n))
+    console.print(table)
+    for row in report.failed:
+        console.print(
+            f"FAILED {printable(row.path)}: {row.error_message or row.error_code}",
+            markup=False,
+            highlight=False,
+        )
+    for row in report.waiting:
+        why = row.error_message or "not finished"
+        console.print(
+            f"NOT LANDED ({row.state.value}) {printable(row.path)}: {why}",
+            markup=False,
+            highlight=False,
+        )
+    for problem in report.problems:
+        console.print(
+            f"PROBLEM {printable(problem.path)}: {problem.message}", markup=False, highlight=False
+        )
+    if report.stopped_by:
+        console.print(f"STOPPED: {report.stopped_by}", markup=False, highlight=False)
+    if report.interrupted:
+        console.print("interrupted: the journal is consistent; run the same command to continue")
+
+
+def render_status(console: Console, data: dict[str, object]) -> None:
+    """`syncd status` for people."""
+    from rich.table import Table
+
+    if "file" in data:
+        info = data["file"]
+        if info is None:
+            console.print(f"{data['path']}: not in the journal", markup=False)
+            return
+        assert isinstance(info, dict)
+        for key, value in info.items():
+            if value is not None:
+                console.print(f"{key:>16}: {value}", markup=False, highlight=False)
+        chunked = data.get("chunked")
+        if isinstance(chunked, dict):
+            console.print(
+                f"{'chunked':>16}: {chunked['chunks_done']}/{chunked['chunks_total']} chunks,"
+                f" token valid until {chunked['token_valid_until']}",
+                markup=False,
+            )
+        console.print("history:")
+        for event in data.get("events", []):  # type: ignore[union-attr]
+            console.print(
+                f"  {event['at']}  {event['from'] or '-'} -> {event['to'] or '-'}"
+                f"  {event['detail']}",
+                markup=False,
+                highlight=False,
+            )
+        return
+    table = Table(title="syncd journal", show_edge=False)
+    table.add_column("state")
+    table.add_column("files", justify="right")
+    counts = data.get("counts", {})
+    assert isinstance(counts, dict)
+    for state, n in counts.items():
+        table.add_row(state, str(n))
+    console.print(table)
+    for key, label in (("failed", "FAILED"), ("parked", "PARKED")):
+        for row in data.get(key, []):  # type: ignore[union-attr]
+            why = row["error_message"] or row["error_code"]
+            extra = (
+                f" (next attempt {row['next_attempt_at']})" if row.get("next_attempt_at") else ""
+            )
+            console.print(f"{label} {row['path']}: {why}{extra}", markup=False, highlight=False)
+    for s in data.get("chunked_in_progress", []):  # type: ignore[union-attr]
+        console.print(
+            f"CHUNKED {s['path']}: {s['chunks_done']}/{s['chunks_total']} chunks,"
+            f" token valid until {s['token_valid_until']}",
+            markup=False,
+            highlight=False,
+        )

@@ -1,0 +1,292 @@
+"""The upload executor's shared machinery: retry policy, transfer guard, outcomes.
+
+A worker hands `Uploader.upload` a claimed journal row (state `uploading`),
+the desired metadata and the album ids. The uploader streams the file (direct,
+or through an upload token, whole or in chunks), retries transport faults, and
+before any attempt whose predecessor may have landed asks the site whether it
+did. It writes the outcome to the journal itself; nothing is handed on in
+memory only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from syncd.api.client import Client
+from syncd.clock import Clock
+from syncd.errors import (
+    ApiError,
+    Interrupted,
+    LocalFileError,
+    SyncdError,
+)
+from syncd.journal import FileRow, Journal
+from syncd.model import ItemState, Metadata, RemoteItem, identity_tag
+from syncd.progress import ProgressSink
+from syncd.throttle import RateGate, RateMeter, Throttle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard one run tries before parking a file in `retry`."""
+
+    max_attempts: int = 5  # requests per round (tenacity)
+    initial_wait: float = 1.0  # seconds; doubles per attempt, full jitter
+    max_wait: float = 60.0  # cap of one back-off sleep
+    # After a round fails the file waits in `retry`: first 30 s, then x4 each
+    # round, at most an hour, so a site outage does not spin the queue.
+    park_first: float = 30.0
+    park_factor: float = 4.0
+    park_max: float = 3600.0
+
+    def park_delay(self, attempts: int) -> float:
+        rounds = max(1, attempts // max(1, self.max_attempts))
+        return min(self.park_max, self.park_first * self.park_factor ** (rounds - 1))
+
+    def backoff(self, attempt_number: int, retry_after: float | None) -> float:
+        """Exponential back-off with full jitter; a server's Retry-After wins if longer."""
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** (attempt_number - 1))
+        wait = random.uniform(0, ceiling)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        return wait
+
+
+class TransferGuard:
+    """Called for every block read from disk before it is sent.
+
+    It stops a transfer when the run is stopping, when the file changed under
+    us (size or mtime differ from what was hashed: never send half-old,
+    half-new), applies the bandwidth limit and reports progress.
+    """
+
+    def __init__(
+        self,
+        row: FileRow,
+        *,
+        stop: threading.Event,
+        throttle: Throttle,
+        progress: ProgressSink,
+    ) -> None:
+        self.row = row
+        self._stop = stop
+        self._throttle = throttle
+        self._progress = progress
+        self.sent = 0
+
+    def check_unchanged(self) -> None:
+        try:
+            st = os.stat(self.row.path)
+        except FileNotFoundError:
+            # Gone is a failure the operator should see, not a silent re-queue.
+            raise LocalFileError(self.row.path, "file disappeared before it was uploaded") from None
+        if st.st_size != self.row.size or st.st_mtime_ns != self.row.mtime_ns:
+            raise LocalFileError(
+                self.row.path,
+                "file changed while being uploaded (size or mtime differ); re-queued",
+                requeue=True,
+            )
+
+    def __call__(self, nbytes: int) -> None:
+        if self._stop.is_set():
+            raise Interrupted("stopping: transfer abandoned")
+        self.check_unchanged()
+        self._throttle.consume(nbytes)
+        self.sent += nbytes
+        self._progress.file_bytes(self.row.path, nbytes)
+
+    def rollback(self) -> None:
+        """The attempt failed: its bytes will be sent again."""
+        if self.sent:
+            self._progress.file_bytes(self.row.path, -self.sent)
+            self.sent = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where an upload left its row, and whether it found an earlier landed copy."""
+
+    state: ItemState
+    found_existing: bool = False
+
+
+class Uploader:
+    """Uploads claimed rows. One instance per worker thread (it holds a Client)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        client: Client,
+        *,
+        owner: str,
+        clock: Clock,
+        stop: threading.Event,
+        throttle: Throttle,
+        gate: RateGate,
+        progress: ProgressSink,
+        policy: RetryPolicy,
+        meter: RateMeter | None = None,
+    ) -> None:
+        self.meter = meter or RateMeter()
+        self.journal = journal
+        self.client = client
+        self.owner = owner
+        self.clock = clock
+        self.stop = stop
+        self.throttle = throttle
+        self.gate = gate
+        self.progress = progress
+        self.policy = policy
+
+    # --- the remote side's truth ------------------------------------------
+
+    def find_landed(self, sha256: str) -> RemoteItem | None:
+        """Ask the site whether an item with this identity marker exists."""
+        found = list(self.client.iter_photos(tags=identity_tag(sha256), include_unpublished_p="1"))
+        if len(found) > 1:
+            log.warning(
+                "%d remote items carry identity %s (%s); using the oldest",
+                len(found),
+                identity_tag(sha256),
+                ", ".join(i.photo_id for i in found),
+            )
+        return min(found, key=lambda i: int(i.photo_id)) if found else None
+
+    # --- retries --------------------------------------------------------------
+
+    def retrying(self, row: FileRow) -> Retrying:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                self.gate.hold(retry_after, f"{exc}")
+            return self.policy.backoff(state.attempt_number, retry_after)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            log.info(
+                "%s: attempt %d failed (%s); retrying in %.1f s",
+                row.path,
+                state.attempt_number,
+                exc,
+                sleep,
+            )
+            self.progress.note(f"retry {os.path.basename(row.path)}: {exc}")
+
+        def sleep(seconds: float) -> None:
+            # Sleep in small steps so a stop request is honoured promptly.
+            end = self.clock.time() + seconds
+            while (left := end - self.clock.time()) > 0:
+                if self.stop.is_set():
+                    raise Interrupted("stopping during back-off")
+                self.clock.sleep(min(left, 0.5))
+
+        return Retrying(
+            stop=stop_after_attempt(self.policy.max_attempts),
+            wait=wait,
+            retry=retry_if_exception(lambda e: isinstance(e, SyncdError) and e.retryable),
+            before_sleep=before_sleep,
+            sleep=sleep,
+            reraise=True,
+        )
+
+    # --- one file --------------------------------------------------------------
+
+    def run_attempts(
+        self,
+        row: FileRow,
+        attempt: Callable[[], tuple[RemoteItem, bool]],
+        guard: TransferGuard,
+        meta: Metadata,
+        *,
+        retry: bool = True,
+    ) -> Outcome:
+        """Run `attempt` (under the retry policy unless it retries its own steps)
+        and record the outcome in the journal."""
+        self.progress.file_started(row.path, row.size)
+        started = time.monotonic()
+        try:
+            item, found = self.retrying(row)(attempt) if retry else attempt()
+        except Interrupted:
+            guard.rollback()
+            self._move(row, ItemState.READY, "interrupted; will resume")
+            raise
+        except LocalFileError as exc:
+            guard.rollback()
+            if exc.requeue:
+                self._move(row, ItemState.PENDING, exc.message)
+                return Outcome(ItemState.PENDING)
+            return self._fail(row, "local_file", exc.message)
+        except OSError as exc:
+            # Opening or reading the file failed (permissions, I/O error).
+            guard.rollback()
+            return self._fail(row, "unreadable", f"{row.path}: cannot read: {exc.strerror or exc}")
+        except ApiError as exc:
+            guard.rollback()
+            if exc.stops_run:
+                self._move(row, ItemState.READY, f"run stopped: {exc}")
+                raise
+            return self._fail(row, exc.code, str(exc))
+        except SyncdError as exc:
+            # Retryable, but this round's attempts are spent: park it.
+            guard.rollback()
+            delay = max(self.policy.park_delay(row.attempts), exc.retry_after or 0.0)
+            self.journal.transition(
+                row.path,
+                ItemState.UPLOADING,
+                ItemState.RETRY,
+                owner=self.owner,
+                detail=f"parked {delay:.0f} s after: {exc}",
+                error_code=type(exc).__name__,
+                error_message=str(exc),
+                next_attempt_at=self.clock.time() + delay,
+            )
+            self.progress.file_finished(row.path, "retry", str(exc))
+            return Outcome(ItemState.RETRY)
+        if not found:
+            self.meter.record(row.size, time.monotonic() - started)
+        self.journal.transition(
+            row.path,
+            ItemState.UPLOADING,
+            ItemState.UPLOADED,
+            owner=self.owner,
+            detail=f"photo_id {item.photo_id}" + (" (earlier attempt landed)" if found else ""),
+            photo_id=item.photo_id,
+            desired_digest=meta.digest(),
+            error_code=None,
+            error_message=None,
+        )
+        return Outcome(ItemState.UPLOADED, found_existing=found)
+
+    def _move(self, row: FileRow, to: ItemState, detail: str) -> None:
+        self.journal.transition(row.path, ItemState.UPLOADING, to, owner=self.owner, detail=detail)
+        self.progress.file_finished(row.path, to.value, detail)
+
+    def _fail(self, row: FileRow, code: str, message: str) -> Outcome:
+        self.journal.transition(
+            row.path,
+            ItemState.UPLOADING,
+            ItemState.FAILED,
+            owner=self.owner,
+            detail=message,
+            error_code=code,
+            error_message=message,
+        )
+        self.progress.file_finished(row.path, "failed", message)
+        return Outcome(ItemState.FAILED)

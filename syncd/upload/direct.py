@@ -1,0 +1,54 @@
+"""Direct uploads: one streamed multipart `photo/upload` carrying file and metadata."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from syncd.api.body import FileSlice
+from syncd.errors import TransportError
+from syncd.journal import FileRow
+from syncd.model import Metadata, RemoteItem
+from syncd.plan.upload import upload_fields
+from syncd.upload.core import Outcome, TransferGuard, Uploader
+
+log = logging.getLogger(__name__)
+
+
+def upload_direct(
+    up: Uploader, row: FileRow, meta: Metadata, album_ids: Mapping[str, str]
+) -> Outcome:
+    """Upload one claimed row with photo/upload; returns where it left the row.
+
+    Nothing de-duplicates a direct upload on the platform, so before any
+    attempt that follows one whose outcome is unknown (a crash, a cut after
+    the body was sent, a timeout waiting for the answer) the site is asked by
+    identity marker whether the earlier attempt landed.
+    """
+    assert row.sha256, f"{row.path}: claimed without a hash"
+    sha256 = row.sha256
+    guard = TransferGuard(row, stop=up.stop, throttle=up.throttle, progress=up.progress)
+    fields = upload_fields(meta, sha256, album_ids, single_album=True)
+    # attempts counts claims; >1 means an earlier claim's attempt may have landed.
+    check_first = row.attempts > 1
+
+    def attempt() -> tuple[RemoteItem, bool]:
+        nonlocal check_first
+        up.gate.wait()
+        if check_first:
+            landed = up.find_landed(sha256)
+            if landed is not None:
+                log.info("%s: earlier attempt landed as photo %s", row.path, landed.photo_id)
+                up.progress.note(f"found earlier upload of {row.path}: photo {landed.photo_id}")
+                return landed, True
+        guard.rollback()
+        guard.check_unchanged()
+        try:
+            result = up.client.photo_upload(FileSlice(row.path, on_read=guard), fields)
+        except TransportError as exc:
+            check_first = check_first or exc.ambiguous
+            raise
+        item = RemoteItem(photo_id=result.photo_id, token=result.token, tree_id=result.tree_id)
+        return item, False
+
+    return up.run_attempts(row, attempt, guard, meta)
