@@ -7,12 +7,15 @@ strings ("1", "t", "407"). Everything here is defensive about both.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from syncd.errors import ProtocolError, api_error_for
 
 # How much of an unparseable body to quote in an error message.
 SNIPPET_CHARS = 200
+# Only small XML answers are parsed (errors raised before the body's format=json was read).
+MAX_XML_CHARS = 64 * 1024
 
 _TRUE = frozenset({"1", "t", "true", "y", "yes", "on"})
 _FALSE = frozenset({"0", "f", "false", "n", "no", "off", ""})
@@ -70,6 +73,8 @@ def snippet(text: str) -> str:
 def decode(text: str, method: str) -> dict[str, Any]:
     """The JSON object of an answer, or ProtocolError. Accepts `var visual = {...}` too."""
     body = text.strip()
+    if body.startswith("<"):
+        return _decode_xml(body, method)
     if body.startswith("var ") and "=" in body:
         body = body.split("=", 1)[1].strip().rstrip(";")
     try:
@@ -79,6 +84,18 @@ def decode(text: str, method: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(f"{method}: answer is JSON but not an object: {snippet(text)!r}")
     return data
+
+
+def _decode_xml(body: str, method: str) -> dict[str, Any]:
+    """The attributes of an XML `<response>`: how a server answers when it rejects a
+    request before reading the multipart body that asked for JSON (e.g. a bad signature)."""
+    try:
+        root = ET.fromstring(body) if len(body) <= MAX_XML_CHARS else None
+    except ET.ParseError:
+        root = None
+    if root is None or root.tag != "response":
+        raise ProtocolError(f"{method}: answer is not JSON: {snippet(body)!r}")
+    return dict(root.attrib)
 
 
 def check(data: dict[str, Any], method: str) -> dict[str, Any]:

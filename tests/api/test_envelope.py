@@ -54,13 +54,22 @@ def test_ok_envelope_passes_through() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["<response status='ok'/>", "", "[1, 2]", '{"photos": []}', "Internal error"],
+    ["<html>Bad gateway</html>", "<response", "", "[1, 2]", '{"photos": []}', "Internal error"],
 )
 def test_unparseable_answers_are_protocol_errors(text: str) -> None:
     with pytest.raises(ProtocolError) as info:
         envelope.check(envelope.decode(text, "photo/list"), "photo/list")
     assert "photo/list" in str(info.value)
     assert info.value.retryable
+
+
+def test_xml_error_answer_is_understood() -> None:
+    text = '<?xml version="1.0"?><response status="error" code="invalid_signature" message="m"/>'
+    with pytest.raises(CredentialsError, match="invalid_signature: m"):
+        envelope.check(envelope.decode(text, "photo/upload"), "photo/upload")
+    ok = envelope.check(envelope.decode("<response status='ok'/>", "x"), "x")
+    with pytest.raises(ProtocolError, match="lacks 'upload'"):
+        envelope.payload(ok, "upload", "photo/upload")
 
 
 def test_javascript_wrapper_is_accepted() -> None:
