@@ -31,6 +31,8 @@ from syncd.sandbox.state import State
 MAX_FORM_BYTES = 1 << 20
 # Largest single parameter value (query or form) accepted.
 MAX_PARAM_BYTES = multipart.MAX_FIELD_BYTES
+# Parameters that shape the answer rather than feed the method.
+FORMAT_KEYS = ("format", "raw", "varname", "callback")
 # Requests kept in the in-memory log (oldest dropped first).
 MAX_LOGGED_REQUESTS = 100_000
 
@@ -186,7 +188,7 @@ class SandboxApp:
         endpoint = f"/api/{name}"
         try:
             query = parse_pairs(url.query, "query string")
-            fmt = {k: v for k, v in query if k in ("format", "raw", "varname", "callback")}
+            fmt = {k: v for k, v in query if k in FORMAT_KEYS}
             ctype = (h.headers.get("Content-Type") or "").lower()
             form: list[tuple[str, str]] = []
             if ctype.startswith("application/x-www-form-urlencoded"):
@@ -194,7 +196,13 @@ class SandboxApp:
                     form = parse_pairs(body.read_all(MAX_FORM_BYTES), "form body")
                 except BodyError as exc:
                     raise ApiError("invalid_input", str(exc)) from None
-                fmt.update({k: v for k, v in form if k in ("format", "raw", "varname", "callback")})
+                fmt.update({k: v for k, v in form if k in FORMAT_KEYS})
+            # Like the platform's PHP front end, the whole multipart body is parsed before any
+            # check, so even refusals answer in the format the body asked for.
+            fields: list[tuple[str, str]] = []
+            if ctype.startswith("multipart/form-data"):
+                fields, files = self._multipart(h, body)
+                fmt.update({k: v for k, v in fields if k in FORMAT_KEYS})
             check_format_params(fmt)
             try:
                 principal, _ = self.authenticate(h, url.path, query, form)
@@ -214,13 +222,6 @@ class SandboxApp:
                     "permission_denied",
                     f"{name} requires permission level '{spec.level}'; this request has '{level}'",
                 )
-            fields: list[tuple[str, str]] = []
-            if ctype.startswith("multipart/form-data"):
-                fields, files = self._multipart(h, body)
-                fmt.update(
-                    {k: v for k, v in fields if k in ("format", "raw", "varname", "callback")}
-                )
-                check_format_params(fmt)
             params = {k: v for k, v in (*query, *form, *fields) if not k.startswith("oauth_")}
             call = Call(
                 name,
