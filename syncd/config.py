@@ -366,9 +366,14 @@ def _load_site(
     values: dict[str, str] = {}
     holds_secret = False
     for name in CREDENTIAL_ENV:
-        value, inline = _read_credential(site, name, env, base)
-        holds_secret |= inline and name in SECRET_KEYS
         needed = require_tokens or name.startswith("consumer")
+        try:
+            value, inline = _read_credential(site, name, env, base)
+        except ConfigError:
+            if needed:
+                raise
+            value, inline = None, False  # auth is about to replace an unreadable token
+        holds_secret |= inline and name in SECRET_KEYS
         if value is None and needed:
             raise site.fail(
                 name,

@@ -1,0 +1,236 @@
+"""`syncd check` and `syncd auth` end to end against the sandbox."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from syncd.cli import main
+from syncd.sandbox import Sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    # No ambient SYNCD_* from the developer's shell may leak into these runs.
+    base = {"SYNCD_CONFIG": None, "SYNCD_CONSUMER_SECRET": None, "SYNCD_CONSUMER_KEY": None,
+            "SYNCD_ACCESS_TOKEN": None, "SYNCD_ACCESS_TOKEN_SECRET": None}  # fmt: skip
+    return CliRunner().invoke(main, list(args), input=input, env={**base, **(env or {})})
+
+
+def set_site_key(path: Path, key: str, value: str) -> None:
+    text = re.sub(rf"(?m)^{key} = .*$", f'{key} = "{value}"', path.read_text())
+    path.write_text(text)
+
+
+def test_check_succeeds(sandbox_config: Path, sandbox: Sandbox) -> None:
+    result = run("--config", str(sandbox_config), "check")
+    assert result.exit_code == 0, result.output
+    assert "site:        Sandbox" in result.output
+    assert f"domain:      {sandbox.domain}" in result.output
+    assert "Sandbox Owner" in result.output
+    assert "permission:  super" in result.output
+    assert re.search(r"clock skew:  [+-]\d+\.\ds", result.output)
+    assert "OK:" in result.output
+
+
+def test_check_fails_below_write(sandbox: Sandbox, tmp_path: Path) -> None:
+    path = sandbox.write_config(tmp_path / "read.toml", level="read")
+    result = run("--config", str(path), "check")
+    assert result.exit_code == 2
+    assert "permission level 'read'" in result.output and "'write'" in result.output
+
+
+def test_check_wrong_secret_lists_causes(sandbox_config: Path) -> None:
+    set_site_key(sandbox_config, "access_token_secret", "not-the-secret-42")
+    result = run("--config", str(sandbox_config), "check")
+    assert result.exit_code == 2
+    out = result.output
+    assert "rejected the OAuth signature" in out
+    for cause in ("wrong consumer_secret or access_token_secret", "revoked", "clock skew"):
+        assert cause in out
+    assert "not-the-secret-42" not in out
+
+
+class SkewedServer(BaseHTTPRequestHandler):
+    """A site whose clock is an hour ahead and which rejects every signature, as a real
+    site does for a client with a wrong clock. (The sandbox's Date header follows the
+    real clock even with set_time_offset, so it cannot show a skew.)"""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps(
+            {"status": "error", "code": "invalid_signature", "message": "timestamp refused"}
+        ).encode()
+        self.send_response_only(200)
+        self.send_header("Date", email.utils.formatdate(time.time() + 3600, usegmt=True))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_check_reports_measured_skew(sandbox_config: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SkewedServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        set_site_key(sandbox_config, "domain", f"127.0.0.1:{server.server_address[1]}")
+        result = run("--config", str(sandbox_config), "check")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 2
+    assert "timestamp refused" in result.output
+    skew = re.search(r"clock vs the server's is ([+-]\d+\.\d)s", result.output)
+    assert skew and abs(float(skew.group(1)) - 3600) < 5, result.output
+
+
+def test_check_connection_refused(sandbox_config: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_site_key(sandbox_config, "domain", f"127.0.0.1:{port}")
+    result = run("--config", str(sandbox_config), "check")
+    assert result.exit_code == 1
+    assert "connection refused" in result.output and f"127.0.0.1:{port}" in result.output
+
+
+def test_check_config_error_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "syncd.toml"
+    path.write_text('[site]\ndomain = "x.example.com"\nconsumer_key = 5\n')
+    result = run("--config", str(path), "check")
+    assert result.exit_code == 2
+    assert f"{path}: site.consumer_key: expected a string" in result.output
+
+
+def test_no_secret_in_verbose_output(sandbox_config: Path, sandbox: Sandbox) -> None:
+    creds = sandbox.credentials("super")
+    secrets = [creds.consumer_secret, creds.access_token_secret]
+
+    def check_cli(config: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from syncd.cli import main; main()",
+             "-vv", "--config", str(config), "check"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    ok = check_cli(sandbox_config)
+    assert ok.returncode == 0, ok.stderr
+    assert "DEBUG" in ok.stderr  # logging really was on
+    bad_config = sandbox_config.with_name("bad.toml")
+    bad_config.write_text(sandbox_config.read_text())
+    bad_config.chmod(0o644)  # also triggers the "readable by others" warning
+    set_site_key(bad_config, "consumer_secret", "wrong-consumer-secret-77")
+    bad = check_cli(bad_config)
+    assert bad.returncode == 2
+    assert "chmod 600" in bad.stderr
+    for output in (ok.stdout, ok.stderr, bad.stdout, bad.stderr):
+        for secret in [*secrets, "wrong-consumer-secret-77"]:
+            assert secret not in output
+
+
+def authorize_token(output: str) -> str:
+    match = re.search(r"/oauth/authorize\?oauth_token=(\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+def test_auth_two_steps_then_check(sandbox: Sandbox, tmp_path: Path) -> None:
+    flow = sandbox.credentials("flow")
+    path = tmp_path / "new" / "syncd.toml"
+    common = ["--config", str(path), "auth", "--consumer-key", flow.consumer_key]
+    started = run(*common, "--oauth-base-url", sandbox.base_url, "--start",
+                  input=flow.consumer_secret + "\n")  # fmt: skip
+    assert started.exit_code == 0, started.output
+    pending = path.with_name("syncd.toml.auth-pending")
+    assert stat.S_IMODE(pending.stat().st_mode) == 0o600
+    verifier = sandbox.approve(authorize_token(started.output))
+
+    finished = run(*common, "--verifier", verifier, input=flow.consumer_secret + "\n")
+    assert finished.exit_code == 0, finished.output
+    assert not pending.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    site = tomllib.loads(path.read_text())["site"]
+    assert site["domain"] == sandbox.domain and site["scheme"] == "http"
+    assert site["access_token"] and site["consumer_key"] == flow.consumer_key
+
+    checked = run("--config", str(path), "check")
+    assert checked.exit_code == 0, checked.output
+    assert "permission:  write" in checked.output and "Sandbox Member" in checked.output
+
+
+def test_auth_updates_existing_config_and_keeps_the_rest(sandbox: Sandbox, tmp_path: Path) -> None:
+    flow = sandbox.credentials("flow")
+    path = tmp_path / "syncd.toml"
+    path.write_text(
+        "# my archive\n[site]\n"
+        f'consumer_key = "{flow.consumer_key}"\n'
+        f'oauth_base_url = "{sandbox.base_url}"\n'
+        'access_token_secret_file = "/nonexistent"\n'
+        "\n[upload]\nconcurrency = 2  # keep me\n"
+    )
+    path.chmod(0o600)
+    env = {"SYNCD_CONSUMER_SECRET": flow.consumer_secret}
+    started = run("--config", str(path), "auth", "--start", env=env)
+    assert started.exit_code == 0, started.output
+    verifier = sandbox.approve(authorize_token(started.output))
+    finished = run("--config", str(path), "auth", "--verifier", verifier, env=env)
+    assert finished.exit_code == 0, finished.output
+    text = path.read_text()
+    assert "# my archive" in text and "concurrency = 2  # keep me" in text
+    assert "access_token_secret_file" not in text
+    assert flow.consumer_secret not in text  # it came from the environment: stays there
+    assert run("--config", str(path), "check", env=env).exit_code == 0
+
+
+def test_auth_print_and_bad_verifier(sandbox: Sandbox, tmp_path: Path) -> None:
+    flow = sandbox.credentials("flow")
+    path = tmp_path / "syncd.toml"
+    env = {"SYNCD_CONSUMER_SECRET": flow.consumer_secret}
+    args = ["--config", str(path), "auth", "--consumer-key", flow.consumer_key,
+            "--oauth-base-url", sandbox.base_url]  # fmt: skip
+    token = authorize_token(run(*args, "--start", env=env).output)
+    wrong = run(*args, "--verifier", "not-the-verifier", env=env)
+    assert wrong.exit_code == 2 and "oauth/access_token" in wrong.output
+    assert not path.exists()
+    # The pending request token survives a wrong verifier: approve it, finish, print.
+    printed = run(*args, "--verifier", sandbox.approve(token), "--print", env=env)
+    assert printed.exit_code == 0, printed.output
+    assert f'domain = "{sandbox.domain}"' in printed.output
+    assert "access_token_secret = " in printed.output
+    assert not path.exists()
+    assert not path.with_name("syncd.toml.auth-pending").exists()
+
+
+def test_auth_interactive_prompts_for_the_verifier(sandbox: Sandbox, tmp_path: Path) -> None:
+    flow = sandbox.credentials("flow")
+    args = ["--config", str(tmp_path / "syncd.toml"), "auth", "--consumer-key",
+            flow.consumer_key, "--oauth-base-url", sandbox.base_url, "--print"]  # fmt: skip
+    # Secret and verifier typed at the prompts; the fresh token was never approved: refused.
+    result = run(*args, input=f"{flow.consumer_secret}\nguessed-verifier\n")
+    assert "Consumer secret" in result.output and "Verifier code" in result.output
+    assert "/oauth/authorize?oauth_token=" in result.output
+    assert result.exit_code == 2
+    assert flow.consumer_secret not in result.output
+
+
+def test_auth_without_consumer_key_is_a_config_error(tmp_path: Path) -> None:
+    result = run("--config", str(tmp_path / "none.toml"), "auth", "--start")
+    assert result.exit_code == 2
+    assert "--consumer-key" in result.output
