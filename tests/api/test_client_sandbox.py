@@ -152,11 +152,19 @@ def test_token_flow_and_albums(sandbox: Sandbox, client: Client, tmp_path: Path)
     (item,) = client.photo_list(upload_token=token["upload_token"]).items
     assert item.title == "renamed"
     assert [a["title"] for a in client.iter_albums()] == ["Archive ø"]
-    assert "progress" not in client.transcoding_progress(item.photo_id) or True
+    assert "all" in client.transcoding_progress(item.photo_id)
     client.photo_update(item.photo_id, tags="a b")
     assert {t["tag"] for t in client.tag_list()} == {"a", "b"}
     client.photo_delete(item.photo_id)
     assert sandbox.items() == []
+
+
+def test_redeem_never_follows_the_redirect(client: Client, tmp_path: Path) -> None:
+    token = client.get_upload_token(title="r", return_url="http://example.invalid/cb")
+    answer = client.redeem_upload_token(token["upload_token"], FileSlice(media(tmp_path)))
+    assert answer.status == 301
+    assert answer.location and answer.location.startswith("http://example.invalid/cb?")
+    assert "photo_id=" in answer.location
 
 
 def test_chunks_and_chunk_test(sandbox: Sandbox, client: Client, tmp_path: Path) -> None:
@@ -229,7 +237,7 @@ def test_cut_mid_body_is_not_ambiguous(sandbox: Sandbox, tmp_path: Path) -> None
     assert sandbox.items() == []
 
 
-def test_connection_refused_and_dns(tmp_path: Path) -> None:
+def test_connection_refused_tls_and_dns(sandbox: Sandbox) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -238,6 +246,10 @@ def test_connection_refused_and_dns(tmp_path: Path) -> None:
         c.echo()
     assert "refused" in str(info.value) and f"127.0.0.1:{port}" in str(info.value)
     assert info.value.ambiguous is False
+    # https to a plain-HTTP port: the TLS handshake fails, and the message says so.
+    tls = SiteConfig(sandbox.domain, "k", Secret("s"), "t", Secret("ts"), scheme="https")
+    with Client(tls) as c, pytest.raises(ConnectError, match=r"TLS handshake with 127\.0\.0\.1"):
+        c.echo()
     nowhere = SiteConfig("no-such-host.invalid", "k", Secret("s"), "t", Secret("ts"))
     with Client(nowhere) as c, pytest.raises(ConnectError, match="DNS lookup of no-such-host"):
         c.echo()
