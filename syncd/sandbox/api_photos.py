@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from typing import Any
@@ -23,9 +24,22 @@ from syncd.sandbox.state import Record
 
 # Longest search text honoured; more is cut (keeps list answers cheap).
 MAX_SEARCH_CHARS = 200
+
+
 # photo/list orderby values -> item sort key.
+def _published_at(item: dict[str, Any]) -> float:
+    """publish_date is text ("YYYY-MM-DD[ HH:MM:SS]"); items without one sort by creation."""
+    text = item.get("publish_date")
+    if text:
+        try:
+            return dt.datetime.fromisoformat(str(text)).replace(tzinfo=dt.UTC).timestamp()
+        except ValueError:
+            pass
+    return float(item["created"])
+
+
 ORDER_KEYS = {
-    "published": lambda i: (i.get("publish_date") or i["created"], i["photo_id"]),
+    "published": lambda i: (_published_at(i), i["photo_id"]),
     "created": lambda i: (i["created"], i["photo_id"]),
     "uploaded": lambda i: (i["created"], i["photo_id"]),
     "title": lambda i: (i["title"].lower(), i["photo_id"]),
