@@ -127,7 +127,6 @@ def _install_stop_handlers(run: Run) -> None:
 @click.argument(
     "paths",
     nargs=-1,
-    required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @click.option("--dry-run", is_flag=True, help="Scan and print the upload plan; send nothing.")
@@ -153,13 +152,17 @@ def push(
     chunk_size: str | None,
     as_json: bool,
 ) -> None:
-    """Upload what is new under PATH... once, then exit with a status that says if all landed.
+    """Upload what is new under PATH... (default: the [[watch]] folders) once, then exit.
 
     Exit status: 0 all synced, 1 some files did not land (each listed with its
     reason), 2 configuration or credentials error, 130 interrupted.
     """
+    config = _load_config_or_exit(ctx)
+    roots = [p.resolve() for p in paths] or [w.path for w in config.watch]
+    if not roots:
+        raise click.UsageError("give PATH... or configure [[watch]] folders to push")
     options = PushOptions(
-        roots=[p.resolve() for p in paths],
+        roots=roots,
         no_wait=no_wait,
         dry_run=dry_run,
         concurrency=concurrency,
@@ -167,7 +170,6 @@ def push(
         chunk_size=_size_option(chunk_size, "--chunk-size"),
         bwlimit=_size_option(bwlimit, "--bwlimit"),
     )
-    config = _load_config_or_exit(ctx)
     journal = _open_journal_or_exit(config)
     console = Console(stderr=True)
     live = console.is_terminal and not as_json
