@@ -1,0 +1,375 @@
+"""Shared plumbing for the benchmarks: a sandbox in its own process, a syncd config,
+generated data, signed curl uploads and measured child processes.
+
+Benchmarks print figures; they never assert timings. Every helper cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
+from oauthlib.oauth1 import Client as OAuthClient
+
+REPO = Path(__file__).resolve().parent.parent
+# The venv python runs syncd and the sandbox, whatever python started the benchmark.
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+# Seconds to wait for the sandbox to print its address, and to exit on SIGTERM.
+SANDBOX_START_TIMEOUT = 30.0
+SANDBOX_STOP_TIMEOUT = 10.0
+# Generated big files repeat one random block of this size (content is opaque to syncd and
+# the sandbox; only its hash matters), so generating 2 GiB costs little CPU.
+GEN_BLOCK = 8 * MiB
+# Curl's own limit on one upload; generous so a slow machine still finishes.
+CURL_MAX_SECONDS = 3600
+# How often the peak-RSS poller reads a child's VmHWM (monotonic, so sparse polling suffices;
+# only growth in the child's last few milliseconds could be missed).
+RSS_POLL_SECONDS = 0.02
+
+_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": MiB, "gib": GiB, "kb": 1000, "mb": 10**6, "gb": 10**9}
+
+
+def parse_size(text: str) -> int:
+    """'1GiB', '64KiB', '256MiB', '1000' -> bytes; a clear error otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"size {text!r}: expected a number with an optional unit (KiB, MiB, GiB)")
+    return int(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def human_size(n: float) -> str:
+    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.4g} {unit}"
+    return f"{n:.0f} B"
+
+
+# --- the machine -------------------------------------------------------------
+
+
+def machine() -> str:
+    """One line: cores, CPU model, Python version (for the README's figures)."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+def print_header(title: str) -> None:
+    print(f"== {title}")
+    print(f"   machine: {machine()}")
+    curl = shutil.which("curl")
+    if curl:
+        version = subprocess.run([curl, "--version"], capture_output=True, text=True).stdout
+        print(f"   curl: {version.split(chr(10), 1)[0]}")
+    sys.stdout.flush()
+
+
+# --- measured child processes -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One child process: exit code, wall seconds, CPU seconds (user+sys), peak RSS bytes."""
+
+    returncode: int
+    wall: float
+    cpu: float
+    user: float
+    sys: float
+    maxrss: int
+    stdout: str
+    stderr: str
+
+
+def run_measured(argv: Sequence[str], *, cwd: Path | None = None) -> Measured:
+    """Run argv to completion; its own rusage comes from wait4 (exact, this child only)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=cwd)
+        peak = _PeakRss(proc.pid)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        peak.stop()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not Popen
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            returncode=proc.returncode,
+            wall=wall,
+            cpu=usage.ru_utime + usage.ru_stime,
+            user=usage.ru_utime,
+            sys=usage.ru_stime,
+            # ru_maxrss also counts the forked copy of this process before exec; VmHWM is
+            # the child's own high-water mark. Fall back to ru_maxrss where /proc is absent.
+            maxrss=peak.value or usage.ru_maxrss * 1024,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
+
+
+class _PeakRss:
+    """Polls /proc/PID/status VmHWM (the high-water mark of the exec'd image) until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self._path = Path(f"/proc/{pid}/status")
+        self.value = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            text = self._path.read_text()
+        except OSError:
+            return
+        m = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
+        if m:
+            self.value = max(self.value, int(m.group(1)) * 1024)
+
+    def _poll(self) -> None:
+        while not self._done.wait(RSS_POLL_SECONDS):
+            self._read()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def require_ok(m: Measured, what: str) -> Measured:
+    if m.returncode != 0:
+        tail = (m.stderr or m.stdout)[-2000:]
+        raise SystemExit(f"{what} failed with exit code {m.returncode}:\n{tail}")
+    return m
+
+
+# --- the sandbox in its own process -----------------------------------------------
+
+
+@dataclass
+class SandboxProcess:
+    """A `python -m syncd.sandbox` child with control endpoints; `config` is a syncd config."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    config: Path
+    data_dir: Path
+
+    def control(self, action: str, payload: Any = None) -> Any:
+        """GET (payload None) or POST JSON to /_sandbox/<action>; the decoded answer."""
+        url = f"{self.base_url}/_sandbox/{action}"
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return json.loads(resp.read())
+
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.control("items"))
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.control("requests"))
+
+    def reset(self) -> None:
+        self.control("reset", {})
+
+    def cpu_seconds(self) -> float:
+        """CPU the sandbox process has used so far (it serves both syncd and curl)."""
+        import psutil
+
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return t.user + t.system
+
+
+@contextmanager
+def sandbox_process(workdir: Path, extra_config: str = "") -> Iterator[SandboxProcess]:
+    """Start a sandbox on a free loopback port; write `workdir/syncd.toml` for it (journal in
+    workdir, plus `extra_config` sections); stop it on exit."""
+    data_dir = workdir / "sandbox-data"
+    config = workdir / "syncd.toml"
+    argv = [PYTHON, "-m", "syncd.sandbox", "--port", "0", "--data", str(data_dir), "--control"]
+    argv += ["--write-config", str(config)]
+    # Its stdout carries credentials: read, never echoed.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base_url = _wait_for_listen(proc)
+        with config.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n[journal]\npath = {json.dumps(str(workdir / 'journal.db'))}\n")
+            fh.write(extra_config)
+        yield SandboxProcess(proc, base_url, config, data_dir)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(SANDBOX_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _wait_for_listen(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + SANDBOX_START_TIMEOUT
+    base_url = ""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise SystemExit(f"sandbox exited before listening: {err[-2000:]}")
+        if line.startswith("sandbox listening on "):
+            base_url = line.split()[-1]
+        if line.startswith("config: "):
+            return base_url
+    raise SystemExit(f"sandbox did not start within {SANDBOX_START_TIMEOUT:.0f} s")
+
+
+# --- syncd -------------------------------------------------------------------------
+
+
+def syncd_argv(config: Path, *args: str) -> list[str]:
+    return [PYTHON, "-m", "syncd", "-c", str(config), *args]
+
+
+# --- signed curl ---------------------------------------------------------------------
+
+
+class CurlUploader:
+    """Signed `curl -F` uploads to <base>/api/photo/upload, as a user would script them.
+
+    A multipart POST is signed as if it had no parameters (spec section 3), so each
+    upload gets a fresh Authorization header (new nonce and timestamp) for the bare URL.
+    """
+
+    def __init__(self, config: Path) -> None:
+        curl = shutil.which("curl")
+        if curl is None:
+            raise SystemExit("curl is not installed: the comparison needs it")
+        self.curl = curl
+        site = tomllib.loads(config.read_text(encoding="utf-8"))["site"]
+        self.url = f"{site['scheme']}://{site['domain']}/api/photo/upload"
+        self._oauth = OAuthClient(
+            site["consumer_key"],
+            client_secret=site["consumer_secret"],
+            resource_owner_key=site["access_token"],
+            resource_owner_secret=site["access_token_secret"],
+            signature_method=SIGNATURE_HMAC_SHA1,
+            signature_type=SIGNATURE_TYPE_AUTH_HEADER,
+        )
+
+    def authorization(self) -> str:
+        _, headers, _ = self._oauth.sign(self.url, http_method="POST")
+        return str(headers["Authorization"])
+
+    def argv(self, path: Path, title: str) -> list[str]:
+        return [
+            self.curl,
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--max-time",
+            str(CURL_MAX_SECONDS),
+            "-H",
+            f"Authorization: {self.authorization()}",
+            "-F",
+            "format=json",
+            "-F",
+            "raw=1",
+            "-F",
+            f"title={title}",
+            "-F",
+            f"file=@{path};type=application/octet-stream",
+            self.url,
+        ]
+
+    def upload(self, path: Path, title: str) -> Measured:
+        m = require_ok(run_measured(self.argv(path, title)), f"curl upload of {path.name}")
+        answer = json.loads(m.stdout)
+        if str(answer.get("status")) != "ok":
+            raise SystemExit(f"curl upload of {path.name} was refused: {m.stdout[:500]}")
+        return m
+
+
+# --- generated data -------------------------------------------------------------------
+
+
+def make_big_file(path: Path, size: int) -> str:
+    """Write `size` bytes (a random block repeated, each block stamped with its index so no
+    two blocks are equal); return its sha256."""
+    block = bytearray(os.urandom(min(GEN_BLOCK, max(size, 1))))
+    digest = hashlib.sha256()
+    written = 0
+    with path.open("wb") as fh:
+        index = 0
+        while written < size:
+            block[:8] = index.to_bytes(8, "big")
+            chunk = memoryview(block)[: min(len(block), size - written)]
+            fh.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+            index += 1
+    return digest.hexdigest()
+
+
+def make_many_files(root: Path, count: int, size: int, *, per_dir: int = 500) -> list[Path]:
+    """`count` distinct files of `size` bytes (>= 8) in sub-folders of `per_dir` files each."""
+    if size < 8:
+        raise ValueError(f"file size must be at least 8 bytes, got {size}")
+    base = bytearray(os.urandom(size))
+    paths = []
+    for i in range(count):
+        folder = root / f"d{i // per_dir:04d}"
+        if i % per_dir == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        base[:8] = i.to_bytes(8, "big")  # distinct content: syncd skips duplicates
+        path = folder / f"clip{i:06d}.mp4"
+        path.write_bytes(base)
+        paths.append(path)
+    return paths
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    """A temp dir under $TMPDIR (or /tmp), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def drop_page_cache_hint() -> str:
+    """The page cache is warm for every run (files are just written); say so in the output."""
+    return "files are in the page cache (just generated); disk speed is not measured"

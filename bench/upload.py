@@ -1,0 +1,202 @@
+"""Issue 3: one big file through `syncd push` versus a signed `curl -F` to the same sandbox.
+
+    .venv/bin/python bench/upload.py [SIZE] [--mode direct|chunked|token] [--chunk-size 8MiB]
+                                     [--repeat N]
+
+Phases, each a fresh journal against one sandbox (a separate process, reset between runs):
+  1. start-up: `syncd push --dry-run` of an empty folder (interpreter, imports, journal);
+  2. scan: `syncd push --dry-run` of the file, which hashes it into the journal;
+  3. upload: the real `syncd push --no-wait`, which only uploads (the hash is journalled);
+  4. curl: one signed `curl -F file=@...` to /api/photo/upload.
+With --mode chunked or token, phase 3 also runs in direct mode for the chunked-vs-direct
+ratio. Prints figures next to the issue's targets; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# `python bench/upload.py` puts bench/ first on sys.path: `common` is bench/common.py.
+from common import (
+    CurlUploader,
+    GiB,
+    Measured,
+    MiB,
+    SandboxProcess,
+    human_size,
+    make_big_file,
+    parse_size,
+    print_header,
+    require_ok,
+    run_measured,
+    sandbox_process,
+    syncd_argv,
+    verdict,
+    workdir,
+)
+
+DEFAULT_SIZE = "1GiB"
+# Targets from the issue.
+TARGET_CPU_PER_GIB = 0.4  # client CPU seconds per GiB uploaded
+TARGET_RSS_BYTES = 100 * MiB  # peak RSS, stated for a 2 GiB file
+TARGET_CHUNKED_VS_DIRECT = 0.90  # chunked throughput at least 90% of direct
+
+
+def fresh_journal(sb: SandboxProcess, work: Path, name: str) -> Path:
+    """A copy of the sandbox's config pointing at a new journal (each run starts clean)."""
+    text = sb.config.read_text(encoding="utf-8")
+    old = str(work / "journal.db")
+    new = str(work / f"journal-{name}.db")
+    config = work / f"syncd-{name}.toml"
+    config.write_text(text.replace(old, new), encoding="utf-8")
+    config.chmod(0o600)
+    return config
+
+
+def check_landed(sb: SandboxProcess, sha256: str, size: int, who: str) -> None:
+    items = sb.items()
+    if len(items) != 1 or items[0]["sha256"] != sha256 or items[0]["size"] != size:
+        found = [(i["size"], i["sha256"][:12]) for i in items]
+        raise SystemExit(f"{who}: expected one item {sha256[:12]} of {size} bytes, found {found}")
+
+
+def syncd_upload(
+    sb: SandboxProcess, work: Path, data: Path, mode: str, chunk_size: str, name: str
+) -> tuple[Measured, Measured]:
+    """(scan, upload) measurements of one file through syncd in `mode`."""
+    config = fresh_journal(sb, work, name)
+    opts = ["--no-wait", "--mode", mode, "--chunk-size", chunk_size, str(data)]
+    scan = require_ok(run_measured(syncd_argv(config, "push", "--dry-run", *opts)), "dry run")
+    upload = require_ok(run_measured(syncd_argv(config, "push", "--json", *opts)), "syncd push")
+    return scan, upload
+
+
+def mib_s(size: int, seconds: float) -> float:
+    return size / MiB / seconds if seconds > 0 else float("inf")
+
+
+def median_by_wall(runs: list[Measured]) -> Measured:
+    return sorted(runs, key=lambda m: m.wall)[len(runs) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("size", nargs="?", default=DEFAULT_SIZE, help="file size (default 1GiB)")
+    p.add_argument("--mode", choices=["direct", "chunked", "token"], default="direct")
+    p.add_argument("--chunk-size", default="8MiB", help="chunk size for chunked mode")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each phase (median shown)")
+    args = p.parse_args(argv)
+    try:
+        size = parse_size(args.size)
+        parse_size(args.chunk_size)
+    except ValueError as exc:
+        p.error(str(exc))
+    if size <= 0 or args.repeat < 1:
+        p.error("SIZE must be > 0 and --repeat >= 1")
+
+    print_header(f"upload: one {human_size(size)} file, mode {args.mode}")
+    with workdir("syncd-bench-upload-") as work:
+        data = work / "data"
+        empty = work / "empty"
+        data.mkdir()
+        empty.mkdir()
+        big = data / "big.mp4"
+        sha256 = make_big_file(big, size)
+        print(f"   generated {big.name}: {human_size(size)} sha256 {sha256[:16]}... (page cache)")
+        modes = [args.mode] if args.mode == "direct" else [args.mode, "direct"]
+        results: dict[str, list[tuple[Measured, Measured]]] = {m: [] for m in modes}
+        curl_runs: list[Measured] = []
+        with sandbox_process(work) as sb:
+            curl = CurlUploader(sb.config)
+            startup = require_ok(
+                run_measured(
+                    syncd_argv(fresh_journal(sb, work, "empty"), "push", "--dry-run", str(empty))
+                ),
+                "start-up run",
+            )
+            for i in range(args.repeat):
+                for mode in modes:
+                    sb.reset()
+                    runs = syncd_upload(sb, work, data, mode, args.chunk_size, f"{mode}{i}")
+                    check_landed(sb, sha256, size, f"syncd {mode}")
+                    results[mode].append(runs)
+                    _print_run(f"syncd {mode} #{i + 1}", size, runs[1])
+                sb.reset()
+                curl_runs.append(curl.upload(big, "big"))
+                check_landed(sb, sha256, size, "curl")
+                _print_run(f"curl #{i + 1}", size, curl_runs[-1])
+            sb.reset()
+        _report(args, size, startup, results, curl_runs)
+    return 0
+
+
+def _print_run(label: str, size: int, m: Measured) -> None:
+    print(
+        f"   {label:<18} {m.wall:7.2f} s  {mib_s(size, m.wall):7.1f} MiB/s  "
+        f"cpu {m.cpu:6.2f} s  rss {human_size(m.maxrss)}"
+    )
+    sys.stdout.flush()
+
+
+def _report(
+    args: argparse.Namespace,
+    size: int,
+    startup: Measured,
+    results: dict[str, list[tuple[Measured, Measured]]],
+    curl_runs: list[Measured],
+) -> None:
+    gib = size / GiB
+    curl = median_by_wall(curl_runs)
+    curl_rate = mib_s(size, curl.wall)
+    print()
+    print(
+        f"   start-up (empty dry run): {startup.wall:.2f} s wall, {startup.cpu:.2f} CPU-s, "
+        f"rss {human_size(startup.maxrss)}"
+    )
+    rates: dict[str, float] = {}
+    for mode, runs in results.items():
+        scan = median_by_wall([s for s, _ in runs])
+        up = median_by_wall([u for _, u in runs])
+        rate = mib_s(size, up.wall)
+        rates[mode] = rate
+        total_wall = scan.wall + up.wall
+        net_cpu = max(0.0, up.cpu - startup.cpu)
+        print(f"-- syncd {mode}:")
+        print(
+            f"   scan (dry run, hashes): {scan.wall:.2f} s wall, {scan.cpu:.2f} CPU-s, "
+            f"{mib_s(size, scan.wall):.0f} MiB/s"
+        )
+        print(f"   upload phase: {up.wall:.2f} s, {rate:.1f} MiB/s")
+        print(f"   total incl. hashing: {total_wall:.2f} s, {mib_s(size, total_wall):.1f} MiB/s")
+        print(
+            f"   upload CPU: {up.cpu:.2f} s (user {up.user:.2f}, sys {up.sys:.2f}) = "
+            f"{up.cpu / gib:.3f} CPU-s/GiB; without start-up {net_cpu / gib:.3f} CPU-s/GiB "
+            f"[target <= {TARGET_CPU_PER_GIB}: {verdict(net_cpu / gib <= TARGET_CPU_PER_GIB)}]"
+        )
+        rss_note = "" if size >= 2 * GiB else " (target is stated for 2 GiB)"
+        print(
+            f"   peak RSS: upload {human_size(up.maxrss)}, scan {human_size(scan.maxrss)} "
+            f"[target < 100 MiB{rss_note}: {verdict(up.maxrss < TARGET_RSS_BYTES)}]"
+        )
+        print(
+            f"   vs curl: {rate / curl_rate:.2f}x curl's throughput "
+            f"[target >= 1.0: {verdict(rate >= curl_rate)}]"
+        )
+    print("-- curl:")
+    print(
+        f"   {curl.wall:.2f} s, {curl_rate:.1f} MiB/s, cpu {curl.cpu:.2f} s "
+        f"({curl.cpu / gib:.3f} CPU-s/GiB), rss {human_size(curl.maxrss)}"
+    )
+    if args.mode != "direct":
+        ratio = rates[args.mode] / rates["direct"]
+        print(
+            f"-- {args.mode} vs direct: {ratio:.2f} "
+            f"[target >= {TARGET_CHUNKED_VS_DIRECT}: "
+            f"{verdict(ratio >= TARGET_CHUNKED_VS_DIRECT)}] (chunk size {args.chunk_size})"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
