@@ -9,7 +9,7 @@ from syncd.journal import FileRow
 from syncd.model import Metadata, UploadMode
 from syncd.upload.core import Outcome, RetryPolicy, TransferGuard, Uploader
 from syncd.upload.direct import upload_direct
-from syncd.upload.token import upload_with_token
+from syncd.upload.token import TokenUpload
 
 
 def upload_file(
@@ -26,7 +26,7 @@ def upload_file(
     """Upload one claimed row in the resolved `mode` (never `auto`)."""
     if mode is UploadMode.DIRECT:
         return upload_direct(up, row, meta, album_ids)
-    return upload_with_token(
+    return TokenUpload(
         up,
         row,
         meta,
@@ -35,7 +35,7 @@ def upload_file(
         chunk_size=chunk_size,
         chunk_concurrency=chunk_concurrency,
         client_factory=client_factory,
-    )
+    ).execute()
 
 
 __all__ = ["Outcome", "RetryPolicy", "TransferGuard", "Uploader", "upload_file"]

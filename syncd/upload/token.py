@@ -23,9 +23,9 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from syncd.api.body import FileSlice
 from syncd.api.client import Client
-from syncd.errors import ApiError, ProtocolError, TransportError
+from syncd.errors import ApiError, TransportError
 from syncd.journal import ChunkSession, FileRow
-from syncd.model import Metadata, RemoteItem
+from syncd.model import ItemState, Metadata, RemoteItem
 from syncd.plan.upload import (
     Chunk,
     chunk_count,
@@ -148,6 +148,17 @@ class TokenUpload:
         if session.valid_until is None:
             return False
         return self.up.clock.time() > session.valid_until - TOKEN_EXPIRY_MARGIN_SECONDS
+
+    # --- the whole upload ------------------------------------------------------
+
+    def execute(self) -> Outcome:
+        """Upload the row; each network step retries itself. Returns where it left the row."""
+        up = self.up
+        outer = TransferGuard(self.row, stop=up.stop, throttle=up.throttle, progress=up.progress)
+        outcome = up.run_attempts(self.row, self.run, outer, self.meta, retry=False)
+        if outcome.state is ItemState.UPLOADED:
+            self.journal.drop_session(self.row.path)
+        return outcome
 
     # --- one attempt ----------------------------------------------------------
 
@@ -327,38 +338,4 @@ class TokenUpload:
                     c.close()
 
 
-def upload_with_token(
-    up: Uploader,
-    row: FileRow,
-    meta: Metadata,
-    album_ids: Mapping[str, str],
-    *,
-    chunked: bool,
-    chunk_size: int,
-    chunk_concurrency: int,
-    client_factory: Callable[[], Client],
-) -> Outcome:
-    """Upload one claimed row through an upload token; returns where it left the row."""
-    job = TokenUpload(
-        up,
-        row,
-        meta,
-        album_ids,
-        chunked=chunked,
-        chunk_size=chunk_size,
-        chunk_concurrency=chunk_concurrency,
-        client_factory=client_factory,
-    )
-    outcome = up.run_attempts(
-        row,
-        job.run,
-        TransferGuard(row, stop=up.stop, throttle=up.throttle, progress=up.progress),
-        meta,
-        retry=False,
-    )
-    if outcome.state.value == "uploaded":
-        up.journal.drop_session(row.path)
-    return outcome
-
-
-__all__ = ["ChunkRefused", "ProtocolError", "TokenLost", "UnsupportedFile", "upload_with_token"]
+__all__ = ["ChunkRefused", "TokenLost", "TokenUpload", "UnsupportedFile"]
