@@ -18,7 +18,7 @@ from pathlib import Path
 from syncd.api.client import Client
 from syncd.clock import Clock, SystemClock
 from syncd.config import Config
-from syncd.errors import ApiError, Interrupted, SidecarError, SyncdError
+from syncd.errors import Interrupted, SidecarError, SyncdError
 from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
 from syncd.metadata import MetadataApplier, resolve_albums
 from syncd.model import ItemState, Metadata, UploadMode
@@ -334,39 +334,42 @@ class Run:
     def _process(
         self, row: FileRow, options: PushOptions, uploader: Uploader, applier: MetadataApplier
     ) -> None:
-        try:
-            meta = self.metadata_for(row)
-        except SidecarError as exc:
-            uploader._fail(row, "sidecar", str(exc))
-            return
-        try:
-            album_ids = resolve_albums(self.journal, applier.client, meta.albums)
-        except ApiError as exc:
-            if exc.stops_run:
-                uploader._move(row, ItemState.READY, f"run stopped: {exc}")
-                raise
-            uploader._fail(row, exc.code, f"album: {exc}")
-            return
-        except SyncdError as exc:
-            uploader._move(row, ItemState.READY, f"album lookup failed, will retry: {exc}")
-            return
         cfg = self.config.upload
         mode = self.mode_for(row, options)
-        outcome = upload_file(
-            uploader,
-            row,
-            meta,
-            album_ids,
-            mode=mode,
-            chunk_size=options.chunk_size or cfg.chunk_size,
-            chunk_concurrency=cfg.chunk_concurrency,
-            client_factory=self.client_factory,
-        )
-        if outcome.state is ItemState.UPLOADED:
-            fresh = self.journal.get(row.path)
-            if fresh is not None and fresh.state is ItemState.UPLOADED:
-                complete = not outcome.found_existing and upload_carries_all(meta, mode)
-                applier.finish(fresh, meta, album_ids, sent_with_upload=complete)
+        try:
+            meta = self.metadata_for(row)
+            album_ids = uploader.retrying(row)(
+                lambda: resolve_albums(self.journal, applier.client, meta.albums)
+            )
+            outcome = upload_file(
+                uploader,
+                row,
+                meta,
+                album_ids,
+                mode=mode,
+                chunk_size=options.chunk_size or cfg.chunk_size,
+                chunk_concurrency=cfg.chunk_concurrency,
+                client_factory=self.client_factory,
+            )
+        except Exception as exc:
+            uploader.settle(row, exc)
+            return
+        if outcome.state is not ItemState.UPLOADED:
+            return
+        fresh = self.journal.get(row.path)
+        if fresh is None or fresh.state is not ItemState.UPLOADED:
+            return
+        complete = not outcome.found_existing and upload_carries_all(meta, mode)
+        try:
+            uploader.retrying(fresh)(
+                lambda: applier.finish(fresh, meta, album_ids, sent_with_upload=complete)
+            )
+        except SyncdError as exc:
+            if exc.stops_run:
+                raise
+            # The item exists; only its metadata is behind. The next run applies it.
+            log.warning("%s: uploaded, metadata not applied yet: %s", printable(row.path), exc)
+            self.progress.file_finished(row.path, "uploaded", f"metadata pending: {exc}")
 
     def mode_for(self, row: FileRow, options: PushOptions) -> UploadMode:
         """The upload mode for a row: an unfinished token upload always continues as one."""

@@ -27,12 +27,7 @@ from tenacity import (
 
 from syncd.api.client import Client
 from syncd.clock import Clock
-from syncd.errors import (
-    ApiError,
-    Interrupted,
-    LocalFileError,
-    SyncdError,
-)
+from syncd.errors import ApiError, Interrupted, LocalFileError, SidecarError, SyncdError
 from syncd.journal import FileRow, Journal
 from syncd.model import ItemState, Metadata, RemoteItem, identity_tag
 from syncd.progress import ProgressSink
@@ -223,42 +218,9 @@ class Uploader:
         started = time.monotonic()
         try:
             item, found = self.retrying(row)(attempt) if retry else attempt()
-        except Interrupted:
+        except Exception as exc:
             guard.rollback()
-            self._move(row, ItemState.READY, "interrupted; will resume")
-            raise
-        except LocalFileError as exc:
-            guard.rollback()
-            if exc.requeue:
-                self._move(row, ItemState.PENDING, exc.message)
-                return Outcome(ItemState.PENDING)
-            return self._fail(row, "local_file", exc.message)
-        except OSError as exc:
-            # Opening or reading the file failed (permissions, I/O error).
-            guard.rollback()
-            return self._fail(row, "unreadable", f"{row.path}: cannot read: {exc.strerror or exc}")
-        except ApiError as exc:
-            guard.rollback()
-            if exc.stops_run:
-                self._move(row, ItemState.READY, f"run stopped: {exc}")
-                raise
-            return self._fail(row, exc.code, str(exc))
-        except SyncdError as exc:
-            # Retryable, but this round's attempts are spent: park it.
-            guard.rollback()
-            delay = max(self.policy.park_delay(row.attempts), exc.retry_after or 0.0)
-            self.journal.transition(
-                row.path,
-                ItemState.UPLOADING,
-                ItemState.RETRY,
-                owner=self.owner,
-                detail=f"parked {delay:.0f} s after: {exc}",
-                error_code=type(exc).__name__,
-                error_message=str(exc),
-                next_attempt_at=self.clock.time() + delay,
-            )
-            self.progress.file_finished(row.path, "retry", str(exc))
-            return Outcome(ItemState.RETRY)
+            return self.settle(row, exc)
         if not found:
             self.meter.record(row.size, time.monotonic() - started)
         self.journal.transition(
@@ -274,11 +236,60 @@ class Uploader:
         )
         return Outcome(ItemState.UPLOADED, found_existing=found)
 
-    def _move(self, row: FileRow, to: ItemState, detail: str) -> None:
+    def settle(self, row: FileRow, exc: Exception) -> Outcome:
+        """Record in the journal what an error means for a claimed row.
+
+        Re-raises what must stop this worker (a stop request) or the whole
+        run (credentials), after putting the row back where it can resume.
+        Anything else fails or parks this file only: one bad file never takes
+        the run down.
+        """
+        if isinstance(exc, Interrupted):
+            self.release(row, ItemState.READY, "interrupted; will resume")
+            raise exc
+        if isinstance(exc, SyncdError) and exc.stops_run:
+            self.release(row, ItemState.READY, f"run stopped: {exc}")
+            raise exc
+        if isinstance(exc, LocalFileError):
+            if exc.requeue:
+                self.release(row, ItemState.PENDING, exc.message)
+                return Outcome(ItemState.PENDING)
+            return self.fail(row, "local_file", exc.message)
+        if isinstance(exc, OSError):  # opening or reading the file failed
+            return self.fail(row, "unreadable", f"{row.path}: cannot read: {exc.strerror or exc}")
+        if isinstance(exc, ApiError):
+            return self.fail(row, exc.code, str(exc))
+        if isinstance(exc, SidecarError):
+            return self.fail(row, "sidecar", str(exc))
+        if isinstance(exc, SyncdError) and exc.retryable:
+            return self.park(row, exc)
+        if isinstance(exc, SyncdError):
+            return self.fail(row, type(exc).__name__, str(exc))
+        log.exception("%s: internal error", row.path)
+        return self.fail(row, "internal_error", f"internal error: {exc!r} (a bug; please report)")
+
+    def park(self, row: FileRow, exc: SyncdError) -> Outcome:
+        """Retryable, but this round's attempts are spent: wait in `retry`."""
+        delay = max(self.policy.park_delay(row.attempts), exc.retry_after or 0.0)
+        self.journal.transition(
+            row.path,
+            ItemState.UPLOADING,
+            ItemState.RETRY,
+            owner=self.owner,
+            detail=f"parked {delay:.0f} s after: {exc}",
+            error_code=type(exc).__name__,
+            error_message=str(exc),
+            next_attempt_at=self.clock.time() + delay,
+        )
+        self.progress.file_finished(row.path, "retry", str(exc))
+        return Outcome(ItemState.RETRY)
+
+    def release(self, row: FileRow, to: ItemState, detail: str) -> None:
+        """Give a claimed row back (to `ready` or `pending`) without failing it."""
         self.journal.transition(row.path, ItemState.UPLOADING, to, owner=self.owner, detail=detail)
         self.progress.file_finished(row.path, to.value, detail)
 
-    def _fail(self, row: FileRow, code: str, message: str) -> Outcome:
+    def fail(self, row: FileRow, code: str, message: str) -> Outcome:
         self.journal.transition(
             row.path,
             ItemState.UPLOADING,
