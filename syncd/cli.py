@@ -22,7 +22,7 @@ from rich.console import Console
 from syncd import __version__
 from syncd.config import Config, load_config, parse_size
 from syncd.daemon import PushOptions, Run
-from syncd.errors import ConfigError, JournalError
+from syncd.errors import ConfigError, CredentialsError, JournalError, SyncdError
 from syncd.journal import Journal
 from syncd.model import ItemState, UploadMode
 from syncd.status import collect_status
@@ -187,12 +187,34 @@ def push(
     if as_json:
         click.echo(json.dumps(report_dict(report), indent=2))
     else:
-        render_report(Console(), report)
+        # soft_wrap: a piped report keeps each file on one line (grep, logs).
+        render_report(Console(soft_wrap=True), report)
     if report.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if report.stopped_by is not None and report.stopped_by.stops_run:
+        click.echo(_credentials_hint(report.stopped_by), err=True)
         sys.exit(EXIT_CONFIG)
     sys.exit(EXIT_OK if report.all_landed else EXIT_FAILED)
+
+
+def _credentials_hint(exc: SyncdError) -> str:
+    """What to check when the site refused the credentials (the run stopped at once)."""
+    if isinstance(exc, CredentialsError) and exc.code == "invalid_signature":
+        return (
+            "syncd: the site rejected the OAuth signature. Likely causes:\n"
+            "  - wrong consumer_secret or access_token_secret ([site] in the config, its *_file\n"
+            "    settings, $SYNCD_CONSUMER_SECRET / $SYNCD_ACCESS_TOKEN_SECRET)\n"
+            "  - consumer_key and access_token that do not belong together, or a revoked token\n"
+            "    (run `syncd auth` for a new one)\n"
+            "  - this machine's clock is far off (enable NTP)\n"
+            "  - wrong site.domain or scheme: the signature covers the URL\n"
+            "Run `syncd check` to narrow it down."
+        )
+    return (
+        f"syncd: the site refused these credentials ({exc}). Uploading needs permission level\n"
+        "'write' or higher: ask the site owner for such a token, or run `syncd auth` as a user\n"
+        "who can upload. Run `syncd check` to see the level these credentials have."
+    )
 
 
 @main.command()
@@ -210,7 +232,7 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        render_status(Console(), data)
+        render_status(Console(soft_wrap=True), data)
 
 
 @main.command()
