@@ -1,0 +1,285 @@
+"""`syncd push`, `status` and `retry` as an operator runs them: real subprocesses against the
+sandbox over loopback, with the journal on disk. Exit codes: 0 all synced, 1 some files did
+not land, 2 configuration or credentials, 130 interrupted."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    append_config,
+    assert_once_each,
+    journal_states,
+    make_tree,
+    run_syncd,
+    start_syncd,
+    upload_requests,
+)
+
+from syncd.model import ItemState
+from syncd.sandbox import Sandbox
+
+# Keys every `push --json` answer has.
+REPORT_KEYS = {"ok", "interrupted", "stopped_by", "counts", "failed", "not_landed", "problems"}
+
+
+def test_dry_run_prints_the_plan_and_sends_nothing(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "tree", 3)
+    result = run_syncd(sandbox_config, "push", "--no-wait", "--dry-run", tmp_path / "tree")
+    assert result.returncode == 0, result.stderr
+    for path in files:
+        assert str(path) in result.stdout, result.stdout
+    assert "nothing was sent" in result.stdout
+    assert upload_requests(sandbox) == 0
+    assert sandbox.count_requests() == 0  # not even a metadata call
+    assert set(journal_states(sandbox_config).values()) == {ItemState.READY}
+
+
+def test_dry_run_json_lists_the_plan(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "tree", 2)
+    result = run_syncd(
+        sandbox_config, "push", "--no-wait", "--dry-run", "--json", tmp_path / "tree"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["plan"]) == len(files)
+    assert all(any(str(p) in line for line in report["plan"]) for p in files)
+    assert upload_requests(sandbox) == 0
+
+
+def test_push_json_shape_and_rerun_sends_nothing(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "tree", 5)
+    result = run_syncd(sandbox_config, "push", "--no-wait", "--json", tmp_path / "tree")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # stdout is the JSON document and nothing else
+    assert set(report) >= REPORT_KEYS
+    assert report["ok"] is True and report["interrupted"] is False
+    assert report["stopped_by"] is None
+    assert report["counts"] == {"synced": 5}
+    assert report["failed"] == [] and report["not_landed"] == [] and report["problems"] == []
+    assert_once_each(sandbox, files)
+
+    before = sandbox.count_requests()
+    again = run_syncd(sandbox_config, "push", "--no-wait", "--json", tmp_path / "tree")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"] == {"synced": 5}
+    assert upload_requests(sandbox) == 5  # the first run's only
+    assert sandbox.count_requests() == before  # a synced tree costs no request at all
+
+
+def test_failed_upload_exit_1_status_history_and_retry(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "tree", 3)
+    sandbox.faults.add("photo/upload", error_processing_upload=True, count=1)
+    result = run_syncd(
+        sandbox_config, "push", "--no-wait", "--concurrency", "1", "--json", tmp_path / "tree"
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert report["counts"] == {"synced": 2, "failed": 1}
+    [failed] = report["failed"]
+    assert failed["code"] == "error_processing_upload"
+    bad = Path(failed["path"])
+    assert bad in files
+
+    status = run_syncd(sandbox_config, "status")
+    assert status.returncode == 0, status.stderr
+    assert f"FAILED {bad}" in status.stdout and "error_processing_upload" in status.stdout
+    data = json.loads(run_syncd(sandbox_config, "status", "--json").stdout)
+    assert data["counts"]["failed"] == 1 and data["counts"]["synced"] == 2
+    assert [r["path"] for r in data["failed"]] == [str(bad)]
+
+    history = run_syncd(sandbox_config, "status", bad)
+    assert history.returncode == 0, history.stderr
+    assert "history:" in history.stdout
+    assert "uploading -> failed" in history.stdout, history.stdout
+    assert "error_processing_upload" in history.stdout
+    events = json.loads(run_syncd(sandbox_config, "status", "--json", bad).stdout)["events"]
+    assert [e["to"] for e in events][-1] == "failed"
+
+    retry = run_syncd(sandbox_config, "retry", "--all")
+    assert retry.returncode == 0, retry.stderr
+    assert "1 file(s) queued again" in retry.stdout
+    final = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert set(journal_states(sandbox_config).values()) == {ItemState.SYNCED}
+    assert_once_each(sandbox, files)
+    history = json.loads(run_syncd(sandbox_config, "status", "--json", bad).stdout)
+    assert [e["to"] for e in history["events"]][-1] == "synced"
+    assert "reset by syncd retry" in [e["detail"] for e in history["events"]]
+    assert history["file"]["state"] == "synced"
+
+
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    result = run_syncd(tmp_path / "missing.toml", "push", tmp_path / "tree")
+    assert result.returncode == 2
+    assert "missing.toml" in result.stderr and "does not exist" in result.stderr
+
+
+def _secrets(sandbox: Sandbox) -> list[str]:
+    c = sandbox.credentials()
+    return [c.consumer_secret, c.access_token_secret]
+
+
+def test_wrong_consumer_secret_stops_at_once_with_causes(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "tree", 6)
+    real_secret, token_secret = _secrets(sandbox)
+    wrong = "not-the-consumer-secret-0123"
+    sandbox_config.write_text(sandbox_config.read_text().replace(real_secret, wrong))
+    result = run_syncd(sandbox_config, "push", "--no-wait", "--concurrency", "2", tmp_path / "tree")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert sandbox.items() == []
+    # Stopped at once: at most one refused request per worker, no retries.
+    assert 1 <= upload_requests(sandbox) <= 2
+    assert "invalid_signature" in output
+    assert "likely causes" in output.lower(), output
+    for secret in (real_secret, token_secret, wrong):
+        assert secret not in output
+    # The journal keeps the files ready for the next run, none failed.
+    assert set(journal_states(sandbox_config).values()) == {ItemState.READY}
+
+
+def test_permission_denied_stops_every_worker(sandbox: Sandbox, tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 12)
+    config = sandbox.write_config(
+        tmp_path / "read.toml", level="read", journal_path=tmp_path / "journal.db"
+    )
+    result = run_syncd(config, "push", "--no-wait", "--concurrency", "3", tmp_path / "tree")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "permission_denied" in output
+    assert sandbox.items() == []
+    assert 1 <= upload_requests(sandbox) <= 3
+    c = sandbox.credentials("read")
+    assert c.consumer_secret not in output and c.access_token_secret not in output
+
+
+def test_bwlimit_limits_the_rate(sandbox: Sandbox, sandbox_config: Path, tmp_path: Path) -> None:
+    files = make_tree(tmp_path / "tree", 1, size=4 * 1024 * 1024)
+    started = time.monotonic()
+    result = run_syncd(sandbox_config, "push", "--no-wait", "--bwlimit", "2MiB", tmp_path / "tree")
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    # 4 MiB at 2 MiB/s is 2 s (less one bucket's burst); unlimited it is a few tens of ms.
+    assert took >= 1.5, f"4 MiB took {took:.2f} s at --bwlimit 2MiB"
+    assert_once_each(sandbox, files)
+
+
+def test_bwlimit_rejects_nonsense(sandbox_config: Path, tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    result = run_syncd(sandbox_config, "push", "--bwlimit", "fast", tmp_path / "tree")
+    assert result.returncode == 2
+    assert "--bwlimit" in result.stderr and "'fast'" in result.stderr
+
+
+# Each upload's answer is held this long, so overlapping uploads are visible in arrival times.
+HELD_ANSWER = 1.0
+
+
+def _arrivals(sandbox: Sandbox) -> list[float]:
+    return sorted(r.time for r in sandbox.requests if r.method == "photo/upload")
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_bounds_uploads_in_flight(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, concurrency: int
+) -> None:
+    files = make_tree(tmp_path / "tree", 3)
+    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
+    result = run_syncd(
+        sandbox_config, "push", "--no-wait", "--concurrency", str(concurrency), tmp_path / "tree"
+    )
+    assert result.returncode == 0, result.stderr
+    assert_once_each(sandbox, files)
+    gaps = [b - a for a, b in zip(_arrivals(sandbox), _arrivals(sandbox)[1:], strict=False)]
+    assert len(gaps) == 2
+    if concurrency == 1:
+        # One at a time: the next upload starts only after the held answer.
+        assert min(gaps) >= HELD_ANSWER * 0.9, gaps
+    else:
+        # All three were in flight together.
+        assert sum(gaps) < HELD_ANSWER, gaps
+
+
+def _wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigint_mid_run_exits_130_and_rerun_completes_once(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "tree", 8, size=256 * 1024)
+    # 2 MiB at 512 KiB/s: about 4 s, so the signal lands mid-run.
+    proc = start_syncd(
+        sandbox_config, "push", "--no-wait", "--bwlimit", "512KiB", "--json", tmp_path / "tree"
+    )
+    try:
+        _wait_for(lambda: len(sandbox.items()) >= 1, 60, "the first upload to land")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err.decode()
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["ok"] is False
+    assert 1 <= len(sandbox.items()) < len(files)
+
+    # Consistent: nothing claimed, and every remote item is recorded against its file.
+    states = journal_states(sandbox_config)
+    assert ItemState.UPLOADING not in states.values(), states
+    landed = {p for p, s in states.items() if s in (ItemState.SYNCED, ItemState.UPLOADED)}
+    assert len(landed) == len(sandbox.items())
+
+    again = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert set(journal_states(sandbox_config).values()) == {ItemState.SYNCED}
+    assert_once_each(sandbox, files)
+
+
+def test_config_upload_section_is_honoured(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """[upload] concurrency from the config applies when --concurrency is not given."""
+    files = make_tree(tmp_path / "tree", 2)
+    append_config(sandbox_config, "[upload]\nconcurrency = 1")
+    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
+    result = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
+    assert result.returncode == 0, result.stderr
+    arrivals = _arrivals(sandbox)
+    assert arrivals[1] - arrivals[0] >= HELD_ANSWER * 0.9
+    assert_once_each(sandbox, files)
+
+
+def test_status_of_unknown_file(sandbox_config: Path, tmp_path: Path) -> None:
+    result = run_syncd(sandbox_config, "status", tmp_path / "nope.mp4")
+    assert result.returncode == 0, result.stderr
+    assert "not in the journal" in result.stdout
+
+
+def test_retry_needs_a_path_or_all(sandbox_config: Path) -> None:
+    result = run_syncd(sandbox_config, "retry")
+    assert result.returncode == 2
+    assert "--all" in result.stderr
