@@ -7,6 +7,7 @@ credentials, 1 anything else).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -156,6 +157,19 @@ def _explain(exc: SyncdError, config: Config, client: Client) -> CheckFailed:
             EXIT_FAILED,
         )
     return CheckFailed(f"FAILED: talking to {site.base_url}: {exc.message}", EXIT_FAILED)
+
+
+def explain_stop(exc: SyncdError, config: Config) -> str:
+    """What an operator should know when a run stopped on credentials (push, watch).
+
+    One unsigned site/get measures the clock skew, which is the cause an
+    operator can least see from the error itself.
+    """
+    with Client(config.site) as client:
+        # On failure the skew stays unknown; the rest of the advice stands.
+        with contextlib.suppress(SyncdError):
+            client.call("site/get", signed=False)
+        return _explain(exc, config, client).message
 
 
 def main(

@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 
 from syncd import __version__
+from syncd.check import explain_stop
 from syncd.config import Config, load_config, parse_size
 from syncd.daemon import PushOptions, Run
 from syncd.errors import ConfigError, CredentialsError, JournalError, SyncdError
@@ -192,29 +193,9 @@ def push(
     if report.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if report.stopped_by is not None and report.stopped_by.stops_run:
-        click.echo(_credentials_hint(report.stopped_by), err=True)
+        click.echo(explain_stop(report.stopped_by, config), err=True)
         sys.exit(EXIT_CONFIG)
     sys.exit(EXIT_OK if report.all_landed else EXIT_FAILED)
-
-
-def _credentials_hint(exc: SyncdError) -> str:
-    """What to check when the site refused the credentials (the run stopped at once)."""
-    if isinstance(exc, CredentialsError) and exc.code == "invalid_signature":
-        return (
-            "syncd: the site rejected the OAuth signature. Likely causes:\n"
-            "  - wrong consumer_secret or access_token_secret ([site] in the config, its *_file\n"
-            "    settings, $SYNCD_CONSUMER_SECRET / $SYNCD_ACCESS_TOKEN_SECRET)\n"
-            "  - consumer_key and access_token that do not belong together, or a revoked token\n"
-            "    (run `syncd auth` for a new one)\n"
-            "  - this machine's clock is far off (enable NTP)\n"
-            "  - wrong site.domain or scheme: the signature covers the URL\n"
-            "Run `syncd check` to narrow it down."
-        )
-    return (
-        f"syncd: the site refused these credentials ({exc}). Uploading needs permission level\n"
-        "'write' or higher: ask the site owner for such a token, or run `syncd auth` as a user\n"
-        "who can upload. Run `syncd check` to see the level these credentials have."
-    )
 
 
 @main.command()
@@ -312,7 +293,7 @@ def auth(
     The consumer secret comes from $SYNCD_CONSUMER_SECRET, the config, or a prompt.
     """
     from syncd.auth import AuthOptions, run_auth
-    from syncd.errors import ConfigError, CredentialsError, SyncdError
+    from syncd.errors import ConfigError
 
     opts = AuthOptions(
         config_path=ctx.obj.get("config_path"),
