@@ -7,9 +7,12 @@ gets a fresh reader, so a body consumed by a failed attempt is never resent.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, cast
+
+from urllib3.fields import RequestField
 
 from syncd.errors import LocalFileError
 
@@ -67,6 +70,22 @@ class SliceReader:
             self._on_read(len(data))  # may raise: progress, bandwidth limit, change checks
         return data
 
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """Like read(), into a caller's buffer: no new bytes object per block."""
+        want = min(len(buffer), self._remaining, MAX_READ_BLOCK)
+        if want <= 0:
+            return 0
+        try:
+            n = self._fh.readinto(memoryview(buffer)[:want]) or 0
+        except OSError as exc:
+            raise LocalFileError(self.path, f"read failed: {exc.strerror}", requeue=True) from None
+        if not n:
+            raise LocalFileError(self.path, "file shrank while being sent", requeue=True)
+        self._remaining -= n
+        if self._on_read is not None:
+            self._on_read(n)
+        return n
+
     def close(self) -> None:
         self._fh.close()
 
@@ -115,3 +134,67 @@ class FileSlice:
 
     def __repr__(self) -> str:
         return f"FileSlice({self.path!r}, offset={self.offset}, length={self.length})"
+
+
+class MultipartBody:
+    """A multipart/form-data body: small text fields, then one streamed file part.
+
+    Byte for byte what requests-toolbelt's MultipartEncoder sends (same framing and
+    urllib3-rendered part headers), but the file travels through one reused buffer via
+    readinto(): the encoder's BytesIO staging cost three copies and a fresh 1 MiB
+    allocation per block (a page fault per 4 KiB: ~0.5 CPU-s of kernel time per GiB).
+    `read()` returns a memoryview into that buffer, valid until the next read(); urllib3
+    sends each block before it asks for the next. Counts what was handed out in `sent`.
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[tuple[str, str]],
+        part: FileSlice,
+        reader: BinaryIO,
+        boundary: str | None = None,
+    ) -> None:
+        self.boundary = boundary or uuid.uuid4().hex
+        dash = f"--{self.boundary}\r\n".encode()
+        head = bytearray()
+        for name, value in fields:
+            head += dash + _part_headers(name, None, None) + value.encode("utf-8") + b"\r\n"
+        head += dash + _part_headers("file", part.filename, part.content_type)
+        self._head = bytes(head)
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._reader = reader
+        self._file_left = part.length
+        self._buffer: bytearray | None = None
+        self.total = len(self._head) + part.length + len(self._tail)
+        self.sent = 0
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    @property
+    def len(self) -> int:
+        """Bytes not yet read (requests takes the Content-Length from this)."""
+        return self.total - self.sent
+
+    def read(self, size: int = -1) -> bytes | memoryview:
+        if self._head:
+            data: bytes | memoryview = self._head
+            self._head = b""
+        elif self._file_left > 0:
+            want = min(self._file_left, MAX_READ_BLOCK if size is None or size < 0 else size)
+            if self._buffer is None or len(self._buffer) < want:
+                self._buffer = bytearray(max(want, 1))
+            n = self._reader.readinto(memoryview(self._buffer)[:want])
+            self._file_left -= n
+            data = memoryview(self._buffer)[:n]
+        else:
+            data, self._tail = self._tail, b""
+        self.sent += len(data)
+        return data
+
+
+def _part_headers(name: str, filename: str | None, content_type: str | None) -> bytes:
+    field = RequestField(name=name, data=b"", filename=filename)
+    field.make_multipart(content_type=content_type)
+    return field.render_headers().encode("utf-8")

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests_toolbelt import MultipartEncoder
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from syncd.api import envelope
-from syncd.api.body import FileSlice
+from syncd.api.body import FileSlice, MultipartBody
 from syncd.api.pages import MAX_PAGE_SIZE, Page, iter_pages
 from syncd.api.session import make_session, make_signer
 from syncd.api.transport import check_status, parse_http_date, parse_retry_after, translate
@@ -47,24 +46,6 @@ class RedeemAnswer:
     status: int
     text: str
     location: str | None
-
-
-class _CountingBody:
-    """Wraps a MultipartEncoder to learn whether the whole body went out (for `ambiguous`)."""
-
-    def __init__(self, encoder: MultipartEncoder) -> None:
-        self._encoder = encoder
-        self.total = encoder.len
-        self.sent = 0
-
-    @property
-    def len(self) -> int:
-        return self.total - self.sent
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._encoder.read(size)
-        self.sent += len(data)
-        return data
 
 
 def _field(value: str | int | bool) -> str:
@@ -176,7 +157,7 @@ class Client:
         method: str,
         *,
         signed: bool,
-        body: _CountingBody | None = None,
+        body: MultipartBody | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """One HTTP exchange; transport failures come out as syncd errors."""
@@ -234,15 +215,13 @@ class Client:
         """POST a streamed multipart body: fresh reader and encoder for this attempt."""
         reader = part.open()
         try:
-            encoder = MultipartEncoder(
-                fields=[*fields, ("file", (part.filename, reader, part.content_type))]
-            )
+            body = MultipartBody(fields, part, reader)
             return self._send(
                 "POST",
                 method,
                 signed=signed,
-                body=_CountingBody(encoder),
-                headers={"Content-Type": encoder.content_type},
+                body=body,
+                headers={"Content-Type": body.content_type},
                 allow_redirects=False,
             )
         finally:
