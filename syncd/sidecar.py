@@ -102,7 +102,9 @@ def read_metadata(media_path: Path, root: Path, base: Metadata = NO_METADATA) ->
         if layer is not None:
             meta = _apply(meta, layer)
     if meta.title is None:
-        meta = replace(meta, title=media_path.stem)
+        # A non-UTF-8 name's odd bytes become the text \xNN: a title must be real text.
+        stem = media_path.stem.encode("utf-8", "surrogateescape")
+        meta = replace(meta, title=stem.decode("utf-8", "backslashreplace"))
     return meta
 
 

@@ -158,7 +158,7 @@ class MultipartBody:
         dash = f"--{self.boundary}\r\n".encode()
         head = bytearray()
         for name, value in fields:
-            head += dash + _part_headers(name, None, None) + value.encode("utf-8") + b"\r\n"
+            head += dash + _part_headers(name, None, None) + _wire_text(value) + b"\r\n"
         head += dash + _part_headers("file", part.filename, part.content_type)
         self._head = bytes(head)
         self._tail = f"\r\n--{self.boundary}--\r\n".encode()
@@ -194,7 +194,15 @@ class MultipartBody:
         return data
 
 
+def _wire_text(text: str) -> bytes:
+    """UTF-8 for the wire. A non-UTF-8 file name reaches us with surrogate escapes; its
+    odd bytes travel as the text `\\xNN` (as syncd prints them), never as invalid UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").encode()
+
+
 def _part_headers(name: str, filename: str | None, content_type: str | None) -> bytes:
+    if filename is not None:
+        filename = _wire_text(filename).decode()
     field = RequestField(name=name, data=b"", filename=filename)
     field.make_multipart(content_type=content_type)
     return field.render_headers().encode("utf-8")
