@@ -48,20 +48,23 @@ def collect_status(journal: Journal, path: Path | None) -> dict[str, Any]:
     """A plain dict: rendered as a table by the CLI or printed as JSON."""
     if path is not None and not path.is_dir():
         row = journal.get(str(path))
+        # The event log outlives the row: a file dropped from the journal (vanished) still
+        # has its history.
+        events = [
+            {
+                "at": _when(e.at),
+                "from": e.from_state.value if e.from_state else None,
+                "to": e.to_state.value if e.to_state else None,
+                "detail": e.detail,
+            }
+            for e in journal.events(str(path))
+        ]
         if row is None:
-            return {"file": None, "path": printable(str(path)), "events": []}
+            return {"file": None, "path": printable(str(path)), "events": events}
         return {
             "file": _row_summary(row),
             "chunked": _session_summary(journal, row),
-            "events": [
-                {
-                    "at": _when(e.at),
-                    "from": e.from_state.value if e.from_state else None,
-                    "to": e.to_state.value if e.to_state else None,
-                    "detail": e.detail,
-                }
-                for e in journal.events(str(path))
-            ],
+            "events": events,
         }
     root = str(path) if path is not None else None
     counts = journal.counts(root)

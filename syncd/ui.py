@@ -215,9 +215,10 @@ def render_status(console: Console, data: dict[str, object]) -> None:
         info = data["file"]
         if info is None:
             console.print(f"{data['path']}: not in the journal", markup=False)
-            return
-        assert isinstance(info, dict)
-        for key, value in info.items():
+            if not data.get("events"):
+                return
+        assert info is None or isinstance(info, dict)
+        for key, value in (info or {}).items():
             if value is not None:
                 console.print(f"{key:>16}: {value}", markup=False, highlight=False)
         chunked = data.get("chunked")
