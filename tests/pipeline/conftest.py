@@ -317,3 +317,25 @@ class SandboxProcess:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+
+
+# --- bad-input tests: watching one row while a push runs ----------------------------------
+
+
+def row_state(journal_file: Path, path: Path) -> str | None:
+    """The journal state of `path`, read straight from the SQLite file (read-only, so a
+    test can poll it while a push runs); None when there is no journal or no row yet."""
+    import sqlite3
+
+    if not journal_file.exists():
+        return None
+    conn = sqlite3.connect(f"file:{journal_file}?mode=ro", uri=True, timeout=5)
+    try:
+        found = conn.execute(
+            "SELECT state FROM files WHERE path = ?", (os.fsencode(path),)
+        ).fetchone()
+        return None if found is None else str(found[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return None
+    finally:
+        conn.close()
