@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from syncd.api.body import FileSlice
 from syncd.api.client import Client
-from syncd.errors import ApiError, TransportError
+from syncd.errors import ApiError, SyncdError, TransportError
 from syncd.journal import ChunkSession, FileRow
 from syncd.model import ItemState, Metadata, RemoteItem
 from syncd.plan.upload import (
@@ -58,6 +58,18 @@ class UnsupportedFile(ApiError):
 
 class TokenLost(TransportError):
     """The token finished without an item, or expired: start over with a new token."""
+
+
+# The redeem endpoint's answer to a token it no longer takes (unknown, expired, used up).
+TOKEN_REFUSED_STATUS = 403
+
+
+class TokenRefused(SyncdError):
+    """The site refused the upload token itself: resending under it cannot help (not
+    retryable); the caller asks whether it was used up by a landed upload, else replaces it."""
+
+    def __init__(self, status: int, number: int) -> None:
+        super().__init__(f"the site refused the upload token (chunk {number}: HTTP {status})")
 
 
 def _parse_valid_until(value: object, fallback_minutes: int, now: float) -> float:
@@ -188,16 +200,34 @@ class TokenUpload:
             self.up.progress.note(
                 f"resuming {self.filename}: {len(session.acked)}/{session.total_chunks} chunks done"
             )
-        if self.chunked or session.acked:
-            self.send_chunks(session)
-        else:
-            self.redeem_whole(session)
+        try:
+            self.send(session)
+        except TokenRefused as exc:
+            # Expired or used up on the site's side (our valid_until said otherwise).
+            refused = session.upload_token
+            landed = self._retry(lambda: self.landed_by_token(client, refused))
+            if isinstance(landed, RemoteItem):
+                return landed, True  # used up by our own upload whose answer was lost
+            log.info("%s: %s; nothing landed under it, starting a new one", self.row.path, exc)
+            self.journal.drop_session(self.row.path)
+            session = self.start_session()
+            try:
+                self.send(session)
+            except TokenRefused as again:
+                self.journal.drop_session(self.row.path)
+                raise TokenLost(f"{self.row.path}: {again}") from None
         landed = self._retry(lambda: self.landed_by_token(client, session.upload_token))
         if not isinstance(landed, RemoteItem):
             # Every chunk was acknowledged, yet no item: the token is no good.
             self.journal.drop_session(self.row.path)
             raise TokenLost(f"{self.row.path}: upload under token finished but no item appeared")
         return landed, False
+
+    def send(self, session: ChunkSession) -> None:
+        if self.chunked or session.acked:
+            self.send_chunks(session)
+        else:
+            self.redeem_whole(session)
 
     def redeem_whole(self, session: ChunkSession) -> None:
         guard = self._guard()
@@ -218,6 +248,8 @@ class TokenUpload:
             except TransportError as exc:
                 state["maybe_landed"] = state["maybe_landed"] or exc.ambiguous
                 raise
+            if answer.status == TOKEN_REFUSED_STATUS:
+                raise TokenRefused(answer.status, 1)
             if answer.status != 200:
                 raise ChunkRefused(answer.status, 1)
 
@@ -300,6 +332,8 @@ class TokenUpload:
                     " supported); upload cancelled",
                     method="photo/redeem-upload-token",
                 )
+            if status == TOKEN_REFUSED_STATUS:
+                raise TokenRefused(status, chunk.number)
             raise ChunkRefused(status, chunk.number)
 
         try:
@@ -338,4 +372,4 @@ class TokenUpload:
                     c.close()
 
 
-__all__ = ["ChunkRefused", "TokenLost", "TokenUpload", "UnsupportedFile"]
+__all__ = ["ChunkRefused", "TokenLost", "TokenRefused", "TokenUpload", "UnsupportedFile"]
