@@ -286,8 +286,11 @@ class Uploader:
 
     def release(self, row: FileRow, to: ItemState, detail: str) -> None:
         """Give a claimed row back (to `ready` or `pending`) without failing it."""
-        self.journal.transition(row.path, ItemState.UPLOADING, to, owner=self.owner, detail=detail)
-        self.progress.file_finished(row.path, to.value, detail)
+        # A stop error passes through settle() twice (uploader, then worker): report once.
+        if self.journal.transition(
+            row.path, ItemState.UPLOADING, to, owner=self.owner, detail=detail
+        ):
+            self.progress.file_finished(row.path, to.value, detail)
 
     def fail(self, row: FileRow, code: str, message: str) -> Outcome:
         self.journal.transition(
