@@ -151,6 +151,10 @@ def test_wrong_consumer_secret_stops_at_once_with_causes(
     assert "likely causes" in output.lower(), output
     for secret in (real_secret, token_secret, wrong):
         assert secret not in output
+    # Each file given back is reported once (the stop passes two layers).
+    given_back = [line.split(" (")[0] for line in result.stderr.splitlines()]
+    given_back = [line for line in given_back if line.startswith("ready ")]
+    assert given_back and len(given_back) == len(set(given_back)), result.stderr
     # The journal keeps the files ready for the next run, none failed.
     assert set(journal_states(sandbox_config).values()) == {ItemState.READY}
 
