@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -56,15 +58,21 @@ def good_files(root: Path) -> list[Path]:
     return sorted(root.glob("clip*.mp4"))
 
 
-def push_json(config: Path, root: Path, *extra: str, unprivileged: bool = False) -> tuple:
+Report = dict[str, Any]
+
+
+def push_json(
+    config: Path, root: Path, *extra: str, unprivileged: bool = False
+) -> tuple[subprocess.CompletedProcess[str], Report]:
+    """`syncd push --no-wait --json ... ROOT`: the process and its JSON report."""
     result = run_syncd(
         config, "push", "--no-wait", "--json", *extra, root, unprivileged=unprivileged
     )
-    assert result.returncode in (0, 1, 2), result.stderr
-    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    return result, json.loads(result.stdout)
 
 
-def named(report: dict, path: Path | str, key: str) -> dict:
+def named(report: Report, path: Path | str, key: str) -> Report:
     """The entry of `report[key]` naming `path`."""
     hits = [e for e in report[key] if e["path"] == str(path)]
     assert len(hits) == 1, f"{path} not (once) in {key}: {report[key]}"
