@@ -355,21 +355,24 @@ class TokenUpload:
                     clients.append(local.client)
             return local.client
 
-        with ThreadPoolExecutor(self.chunk_concurrency, "syncd-chunk") as pool:
-            try:
-                futures = [pool.submit(self.send_chunk, client(), session, c) for c in todo]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    if f.exception() is not None:
-                        # Stop the siblings at their next block; acked chunks are kept.
-                        for other in futures:
-                            other.cancel()
-                        raise f.exception()  # type: ignore[misc]
+        def send(chunk: Chunk) -> None:
+            # client() runs in the pool thread: a requests Session is not shared.
+            self.send_chunk(client(), session, chunk)
+
+        try:
+            with ThreadPoolExecutor(self.chunk_concurrency, "syncd-chunk") as pool:
+                futures = [pool.submit(send, c) for c in todo]
+                wait(futures, return_when=FIRST_EXCEPTION)
+                # After a failure, chunks not started yet are not started; those in
+                # flight finish (their acknowledgements are kept for the resume).
                 for f in futures:
-                    f.result()
-            finally:
-                for c in clients:
-                    c.close()
+                    f.cancel()
+                for f in futures:
+                    if not f.cancelled():
+                        f.result()  # re-raises the first failure
+        finally:
+            for c in clients:
+                c.close()
 
 
 __all__ = ["ChunkRefused", "TokenLost", "TokenRefused", "TokenUpload", "UnsupportedFile"]
