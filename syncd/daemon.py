@@ -97,6 +97,7 @@ class Run:
         self._inflight: set[str] = set()
         self._announced: set[str] = set()
         self._stop_was_signal = False
+        self._changed = threading.Event()  # a worker finished a file
         self.meter = RateMeter()
         self._lock = threading.Lock()
 
@@ -160,6 +161,7 @@ class Run:
         try:
             # The main thread decides when the burst is over; workers only work.
             while not self.stop.is_set():
+                self._changed.clear()  # before looking, so no finish goes unnoticed
                 if self._counts(roots)[ItemState.PENDING]:
                     # Unstable or re-queued files: look again once they may have settled.
                     if pending_until is None or self.clock.time() >= pending_until:
@@ -168,7 +170,8 @@ class Run:
                         continue
                 elif not self._has_work_left(roots):
                     break
-                self.stop.wait(IDLE_POLL_SECONDS)
+                # Woken early when a worker finishes a file or a stop is asked for.
+                self._changed.wait(IDLE_POLL_SECONDS)
         finally:
             done.set()
             for t in workers:
@@ -237,6 +240,7 @@ class Run:
         """First signal: stop claiming, abandon transfers at the next block, keep the journal."""
         self._stop_was_signal = True
         self.stop.set()
+        self._changed.set()
 
     def _sleep_until(self, when: float) -> None:
         while not self.stop.is_set() and (left := when - self.clock.time()) > 0:
@@ -319,6 +323,7 @@ class Run:
                 finally:
                     with self._lock:
                         self._inflight.discard(row.path)
+                    self._changed.set()
         except Interrupted:
             return
         except SyncdError as exc:
