@@ -22,7 +22,7 @@ from syncd.errors import Interrupted, SidecarError, SyncdError
 from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
 from syncd.metadata import MetadataApplier, resolve_albums
 from syncd.model import ItemState, Metadata, UploadMode
-from syncd.plan.upload import UploadPlan, choose_mode, upload_carries_all, upload_fields
+from syncd.plan.upload import UploadPlan, choose_mode, upload_fields
 from syncd.progress import NullProgress, ProgressSink
 from syncd.scan import ScanProblem, scan
 from syncd.sidecar import read_metadata
@@ -162,7 +162,7 @@ class Run:
             # The main thread decides when the burst is over; workers only work.
             while not self.stop.is_set():
                 self._changed.clear()  # before looking, so no finish goes unnoticed
-                if self._counts(roots)[ItemState.PENDING]:
+                if self.journal.has_work([ItemState.PENDING], roots=roots):
                     # Unstable or re-queued files: look again once they may have settled.
                     if pending_until is None or self.clock.time() >= pending_until:
                         pending_until = self._scan(options, report)
@@ -283,10 +283,7 @@ class Run:
             if self._inflight:
                 return True
         horizon = self.clock.time() + PUSH_RETRY_PATIENCE
-        for row in self.journal.rows_in([ItemState.READY, ItemState.RETRY], roots=roots):
-            if row.state is ItemState.READY or (row.next_attempt_at or 0) <= horizon:
-                return True
-        return False
+        return self.journal.has_work([ItemState.READY], roots=roots, retry_due_by=horizon)
 
     def _worker(
         self,
@@ -364,10 +361,9 @@ class Run:
         fresh = self.journal.get(row.path)
         if fresh is None or fresh.state is not ItemState.UPLOADED:
             return
-        complete = not outcome.found_existing and upload_carries_all(meta, mode)
         try:
             uploader.retrying(fresh)(
-                lambda: applier.finish(fresh, meta, album_ids, sent_with_upload=complete)
+                lambda: applier.finish(fresh, meta, album_ids, sent_with_upload=False)
             )
         except SyncdError as exc:
             if exc.stops_run:

@@ -1014,6 +1014,32 @@ class Journal:
         )
         return [_row(r) for r in found]
 
+    def has_work(
+        self,
+        states: Iterable[ItemState],
+        *,
+        roots: Sequence[str] | None = None,
+        retry_due_by: float | None = None,
+    ) -> bool:
+        """Is any row under `roots` in `states` (or in `retry`, due by `retry_due_by`)?
+
+        A LIMIT 1 probe on the state index: cheap enough to ask after every file.
+        """
+        wanted = [str(ItemState(s)) for s in states]
+        where = [f"state IN ({', '.join('?' for _ in wanted)})"] if wanted else []
+        params: list[Any] = list(wanted)
+        if retry_due_by is not None:
+            where.append("(state = ? AND next_attempt_at <= ?)")
+            params += [str(ItemState.RETRY), retry_due_by]
+        if not where:
+            return False
+        clause, root_params = self._roots_clause(roots)
+        found = self._read(
+            f"SELECT 1 FROM files WHERE ({' OR '.join(where)}){clause} LIMIT 1",
+            (*params, *root_params),
+        )
+        return bool(found)
+
     def events(self, path: str) -> list[Event]:
         found = self._read(
             "SELECT id, at, path, from_state, to_state, detail FROM events"

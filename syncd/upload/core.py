@@ -211,6 +211,7 @@ class Uploader:
         meta: Metadata,
         *,
         retry: bool = True,
+        carries_all: bool = True,
     ) -> Outcome:
         """Run `attempt` (under the retry policy unless it retries its own steps)
         and record the outcome in the journal."""
@@ -223,18 +224,26 @@ class Uploader:
             return self.settle(row, exc)
         if not found:
             self.meter.record(row.size, time.monotonic() - started)
+        # An upload that carried every piece of metadata is done in one step; an
+        # earlier copy found on the site, or a second album, needs photo/update.
+        done = carries_all and not found
+        digest = meta.digest()
+        to = ItemState.SYNCED if done else ItemState.UPLOADED
         self.journal.transition(
             row.path,
             ItemState.UPLOADING,
-            ItemState.UPLOADED,
+            to,
             owner=self.owner,
             detail=f"photo_id {item.photo_id}" + (" (earlier attempt landed)" if found else ""),
             photo_id=item.photo_id,
-            desired_digest=meta.digest(),
+            desired_digest=digest,
+            applied_digest=digest if done else None,
             error_code=None,
             error_message=None,
         )
-        return Outcome(ItemState.UPLOADED, found_existing=found)
+        if done:
+            self.progress.file_finished(row.path, "synced", item.photo_id)
+        return Outcome(to, found_existing=found)
 
     def settle(self, row: FileRow, exc: Exception) -> Outcome:
         """Record in the journal what an error means for a claimed row.

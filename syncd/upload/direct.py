@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from syncd.api.body import FileSlice
 from syncd.errors import TransportError
 from syncd.journal import FileRow
-from syncd.model import Metadata, RemoteItem
-from syncd.plan.upload import upload_fields
+from syncd.model import Metadata, RemoteItem, UploadMode
+from syncd.plan.upload import upload_carries_all, upload_fields
 from syncd.upload.core import Outcome, TransferGuard, Uploader
 
 log = logging.getLogger(__name__)
@@ -51,4 +51,5 @@ def upload_direct(
         item = RemoteItem(photo_id=result.photo_id, token=result.token, tree_id=result.tree_id)
         return item, False
 
-    return up.run_attempts(row, attempt, guard, meta)
+    carries_all = upload_carries_all(meta, UploadMode.DIRECT)
+    return up.run_attempts(row, attempt, guard, meta, carries_all=carries_all)

@@ -168,7 +168,7 @@ class TokenUpload:
         up = self.up
         outer = TransferGuard(self.row, stop=up.stop, throttle=up.throttle, progress=up.progress)
         outcome = up.run_attempts(self.row, self.run, outer, self.meta, retry=False)
-        if outcome.state is ItemState.UPLOADED:
+        if outcome.state in (ItemState.UPLOADED, ItemState.SYNCED):
             self.journal.drop_session(self.row.path)
         return outcome
 
