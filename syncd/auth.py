@@ -61,7 +61,7 @@ class AccessGrant:
 def _get(url: str, auth: OAuth1, step: str) -> dict[str, str]:
     """Signed GET of a token endpoint; the form-encoded answer as a dict."""
     host = urlsplit(url).netloc
-    with make_session() as session:
+    with make_session(url) as session:
         try:
             response = session.get(url, auth=auth, timeout=AUTH_TIMEOUT)
         except requests.RequestException as exc:

@@ -128,7 +128,7 @@ class Client:
     ) -> None:
         self.site = site
         self.timeout = (connect_timeout, read_timeout)
-        self.session = make_session()
+        self.session = make_session(site.base_url)
         self._signer = make_signer(site)
         self.last_server_date: float | None = None  # HTTP Date of the last answer (clock skew)
         self.last_local_date: float | None = None  # our clock when that answer arrived

@@ -47,9 +47,16 @@ class BlockSizeAdapter(HTTPAdapter):
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
-def make_session(blocksize: int = BLOCKSIZE) -> requests.Session:
-    """A Session that never retries by itself (retry policy lives above) and says who it is."""
+def make_session(base_url: str, blocksize: int = BLOCKSIZE) -> requests.Session:
+    """A Session that never retries by itself (retry policy lives above) and says who it is.
+
+    Proxy settings ($HTTPS_PROXY, $NO_PROXY, ...) are read once here, for the one site
+    this session talks to, instead of on every request (trust_env re-reads the
+    environment and ~/.netrc per request: a measurable share of a small upload's CPU).
+    """
     session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.trust_env = False
     adapter = BlockSizeAdapter(blocksize=blocksize, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
