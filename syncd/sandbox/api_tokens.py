@@ -8,6 +8,9 @@ Answers of the redeem endpoints (platform behaviour where documented, our choice
   error_processing_upload fault): chunk -> HTTP 500; whole file -> redirect with
   error_message / `error <msg>` / HTTP 500 plain text.
 - chunk stored, more missing: HTTP 200 "chunk N stored". A chunk of a finished file: 200.
+  Chunks are written straight into their upload's file (see chunkstore.py).
+- chunk still being written by another request after a minute, or the sandbox reset while
+  it streamed in: HTTP 503 plain text (send it again).
 - success: 301 to return_url (upload_token, domain, photo_id, tree_id, token + extras);
   background_return_p: 200 `ok <domain> <tree_id> <photo_id> <token> <callback_url>`
   (and the sandbox GETs callback_url itself); neither: 200 "ok".
@@ -16,11 +19,7 @@ Answers of the redeem endpoints (platform behaviour where documented, our choice
 
 from __future__ import annotations
 
-import hashlib
-import os
 import secrets
-import shutil
-import tempfile
 import threading
 import urllib.request
 from pathlib import Path
@@ -28,10 +27,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from syncd.sandbox.api_photos import replace_file, upload_meta
-from syncd.sandbox.call import Call, api_method, parse_tags
+from syncd.sandbox.call import Call, SinkProvider, api_method, file_sink, parse_tags
+from syncd.sandbox.chunkstore import ChunkBusy, SessionGone, chunk_store, parse_spec
 from syncd.sandbox.envelope import ApiError, Payload, Response
+from syncd.sandbox.faults import FaultEffect
 from syncd.sandbox.items import check_albums, create_item, get_item, strip_html, unsupported
-from syncd.sandbox.state import Record
+from syncd.sandbox.multipart import FileSink
+from syncd.sandbox.state import Record, State
 
 # valid_minutes bounds and default (spec section 6).
 VALID_MINUTES = (15, 1440, 180)
@@ -39,8 +41,6 @@ VALID_MINUTES = (15, 1440, 180)
 MAX_UPLOADS = (1, 100, 1)
 # Seconds the sandbox waits for a background_return_p callback to answer.
 CALLBACK_TIMEOUT = 5.0
-# Block size when assembling chunks into the final file.
-ASSEMBLY_BLOCK = 4 << 20
 
 
 def _text(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -140,10 +140,10 @@ def update_upload_token(call: Call) -> Payload:
     return Payload("uploadtoken", _token_view(rec))
 
 
-def _token_problem(call: Call, rec: Record | None, kind: str) -> str | None:
+def _token_problem(now: float, rec: Record | None, kind: str) -> str | None:
     if rec is None or rec["kind"] != kind:
         return f"Invalid {kind} token"
-    if call.now() >= rec["valid_until"]:
+    if now >= rec["valid_until"]:
         return f"The {kind} token has expired"
     if rec["uses"] >= rec["max_uploads"]:
         return f"The {kind} token has already been used (max_uploads={rec['max_uploads']})"
@@ -174,7 +174,7 @@ def _redeem(call: Call, kind: str, param: str) -> Response:
         return _chunk(call, kind, token, rec)
     if call.http_method != "POST":
         return _text(400, f"{kind} redeem needs a multipart POST (or chunk test parameters)")
-    problem = _token_problem(call, rec, kind)
+    problem = _token_problem(call.now(), rec, kind)
     if problem is not None:
         return _text(403, problem)
     assert rec is not None
@@ -187,7 +187,7 @@ def _redeem(call: Call, kind: str, param: str) -> Response:
         return _answer(call, rec, None, "the uploaded file is empty")
     with state.lock:
         rec = state.get("tokens", token)
-        problem = _token_problem(call, rec, kind)
+        problem = _token_problem(call.now(), rec, kind)
         if problem is not None:
             return _text(403, problem)
         assert rec is not None
@@ -262,55 +262,56 @@ def _call_back(url: str) -> None:
 
 
 # -- Resumable.js chunks ---------------------------------------------------------------------
-def _chunk_int(call: Call, name: str, required: bool = True) -> int | None:
-    raw = call.params.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise ValueError(f"parameter {name} is required for a chunk")
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"parameter {name} must be a positive integer, got {raw[:20]!r}")
-    return int(raw)
+def _chunk_sink(kind: str, param: str) -> SinkProvider:
+    """Streams a chunk straight into its upload's file when the fields before the file part
+    already make it acceptable; anything doubtful goes to a temporary file and is judged by
+    the handler as before."""
+
+    def provider(
+        state: State,
+        now: float,
+        effect: FaultEffect | None,
+        params: dict[str, str],
+        part: str,
+        filename: str,
+        ctype: str,
+    ) -> FileSink | None:
+        if part != "file" or "resumableChunkNumber" not in params:
+            return None
+        if effect is not None and (effect.error_processing_upload or effect.expire_token):
+            return None
+        try:
+            spec = parse_spec(params)
+        except ValueError:
+            return None
+        token = params.get(param) or ""
+        rec = state.get("tokens", token) if token else None
+        if _token_problem(now, rec, kind) or unsupported(
+            params.get("resumableFilename") or filename
+        ):
+            return None
+        return chunk_store(state).open_in_place(
+            f"{token}:{spec.ident}", spec, part, filename, ctype
+        )
+
+    return provider
 
 
-def _session_dir(call: Call, key: str) -> Path:
-    return call.state.chunks_dir / hashlib.sha1(key.encode()).hexdigest()
+file_sink("photo/redeem-upload-token")(_chunk_sink("upload", "upload_token"))
+file_sink("photo/redeem-replace-token")(_chunk_sink("replace", "replace_token"))
 
 
 def _chunk(call: Call, kind: str, token: str, rec: Record | None) -> Response:
     try:
-        number = _chunk_int(call, "resumableChunkNumber")
-        chunk_size = _chunk_int(call, "resumableChunkSize")
-        total_size = _chunk_int(call, "resumableTotalSize")
-        assert number is not None and chunk_size is not None and total_size is not None
-        given_total = _chunk_int(call, "resumableTotalChunks", required=False)
-        given_current = _chunk_int(call, "resumableCurrentChunkSize", required=False)
-        ident = call.params.get("resumableIdentifier") or ""
-        if not ident or len(ident) > 200:
-            raise ValueError("parameter resumableIdentifier is required (1..200 characters)")
-        total_chunks = max(1, total_size // chunk_size)
-        if given_total is not None and given_total != total_chunks:
-            raise ValueError(
-                f"resumableTotalChunks={given_total} contradicts "
-                f"max(1, floor({total_size}/{chunk_size}))={total_chunks}"
-            )
-        if number > total_chunks:
-            raise ValueError(f"chunk number {number} is beyond the last chunk ({total_chunks})")
-        expected = (
-            chunk_size if number < total_chunks else total_size - (total_chunks - 1) * chunk_size
-        )
-        if given_current is not None and given_current != expected:
-            raise ValueError(
-                f"resumableCurrentChunkSize={given_current} but chunk {number} must be "
-                f"{expected} bytes"
-            )
+        spec = parse_spec(call.params)
     except ValueError as exc:
         return _text(400, f"invalid chunk: {exc}")
+    number, ident = spec.number, spec.ident
     key = f"{token}:{ident}"
     state = call.state
     session = state.get("sessions", key)
     if session is not None and (
-        session["chunk_size"] != chunk_size or session["total_size"] != total_size
+        session["chunk_size"] != spec.chunk_size or session["total_size"] != spec.total_size
     ):
         return _text(
             400,
@@ -324,7 +325,7 @@ def _chunk(call: Call, kind: str, token: str, rec: Record | None) -> Response:
         return _text(200, "stored") if done else Response(204)
     if session is not None and session["completed_photo_id"] is not None:
         return _text(200, f"chunk {number} stored (file already complete)")
-    problem = _token_problem(call, rec, kind)
+    problem = _token_problem(call.now(), rec, kind)
     if problem is not None:
         return _text(403, problem)
     assert rec is not None
@@ -334,68 +335,57 @@ def _chunk(call: Call, kind: str, token: str, rec: Record | None) -> Response:
     filename = call.params.get("resumableFilename") or f.filename
     if _refused(call, filename):
         return _text(500, f"file type of {filename!r} is not supported")
-    if f.size != expected:
-        return _text(400, f"invalid chunk: chunk {number} must be {expected} bytes, got {f.size}")
-    with state.lock:
-        session = state.get("sessions", key) or {
+    if f.size != spec.expected:
+        return _text(
+            400, f"invalid chunk: chunk {number} must be {spec.expected} bytes, got {f.size}"
+        )
+
+    def new_session() -> Record:
+        return {
             "token": token,
             "identifier": ident,
-            "chunk_size": chunk_size,
-            "total_size": total_size,
-            "total_chunks": total_chunks,
+            "chunk_size": spec.chunk_size,
+            "total_size": spec.total_size,
+            "total_chunks": spec.total_chunks,
             "filename": filename,
             "received": [],
             "assembling": False,
             "completed_photo_id": None,
         }
-        sdir = _session_dir(call, key)
-        sdir.mkdir(parents=True, exist_ok=True)
-        os.replace(f.path, sdir / str(number))
-        if number not in session["received"]:
-            session["received"].append(number)
-        complete = len(session["received"]) == total_chunks and not session["assembling"]
-        if complete:
-            session["assembling"] = True
-        state.put("sessions", key, session)
+
+    store = chunk_store(state)
+    try:
+        session, complete = store.accept(key, spec, f, new_session)
+    except (ChunkBusy, SessionGone) as exc:
+        return _text(503, f"chunk {number} not stored: {exc}; send it again")
     if not complete:
         return _text(200, f"chunk {number} stored")
-    return _assemble(call, rec, key, session)
+    return _complete(call, rec, key, session)
 
 
-def _assemble(call: Call, rec: Record, key: str, session: Record) -> Response:
+def _complete(call: Call, rec: Record, key: str, session: Record) -> Response:
+    """The last missing chunk is in: the file and its hash are ready, hand them to the item."""
     state = call.state
-    sdir = _session_dir(call, key)
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=state.tmp_dir, prefix="assembled-")
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for n in range(1, session["total_chunks"] + 1):
-                with open(sdir / str(n), "rb") as part:
-                    while block := part.read(ASSEMBLY_BLOCK):
-                        digest.update(block)
-                        out.write(block)
-                        size += len(block)
-        with state.lock:
-            fresh = state.get("tokens", rec["token"])
-            problem = _token_problem(call, fresh, rec["kind"])
-            if problem is not None:
-                session["assembling"] = False
-                state.put("sessions", key, session)
-                return _text(403, problem)
-            assert fresh is not None
-            item = _finish(
-                call,
-                fresh,
-                session["identifier"],
-                Path(tmp),
-                size,
-                digest.hexdigest(),
-                session["filename"],
-            )
-            session.update(completed_photo_id=item["photo_id"], assembling=False)
+    store = chunk_store(state)
+    path, sha = store.digest(key, session["total_size"])
+    with state.lock:
+        fresh = state.get("tokens", rec["token"])
+        problem = _token_problem(call.now(), fresh, rec["kind"])
+        if problem is not None:
+            session["assembling"] = False
             state.put("sessions", key, session)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    shutil.rmtree(sdir, ignore_errors=True)
+            return _text(403, problem)
+        assert fresh is not None
+        item = _finish(
+            call,
+            fresh,
+            session["identifier"],
+            path,
+            session["total_size"],
+            sha,
+            session["filename"],
+        )
+        session.update(completed_photo_id=item["photo_id"], assembling=False)
+        state.put("sessions", key, session)
+    store.forget(key)
     return _answer(call, fresh, item, None)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from syncd.sandbox import creds, multipart
 from syncd.sandbox.auth import AuthError, NonceCache, Principal, authenticate, level_at_least
-from syncd.sandbox.call import METHODS, Call
+from syncd.sandbox.call import FILE_SINKS, METHODS, Call
 from syncd.sandbox.envelope import (
     ApiError,
     Payload,
@@ -201,7 +201,7 @@ class SandboxApp:
             # check, so even refusals answer in the format the body asked for.
             fields: list[tuple[str, str]] = []
             if ctype.startswith("multipart/form-data"):
-                fields, files = self._multipart(h, body)
+                fields, files = self._multipart(h, body, self._sink_for(name, effect))
                 fmt.update({k: v for k, v in fields if k in FORMAT_KEYS})
             check_format_params(fmt)
             try:
@@ -252,12 +252,26 @@ class SandboxApp:
             for f in files.values():
                 f.discard()
 
+    def _sink_for(self, name: str, effect: FaultEffect | None) -> multipart.SinkFor | None:
+        provider = FILE_SINKS.get(name)
+        if provider is None:
+            return None
+
+        def sink_for(
+            part: str, filename: str, ctype: str, raw: list[tuple[str, bytes]]
+        ) -> multipart.FileSink | None:
+            # Undecodable fields are refused later; "replace" only keeps this choice total.
+            params = {k: v.decode("utf-8", "replace") for k, v in raw}
+            return provider(self.state, self.clock(), effect, params, part, filename, ctype)
+
+        return sink_for
+
     def _multipart(
-        self, h: Handler, body: BodyReader
+        self, h: Handler, body: BodyReader, sink_for: multipart.SinkFor | None
     ) -> tuple[list[tuple[str, str]], dict[str, multipart.UploadedFile]]:
         try:
             boundary = multipart.boundary_from(h.headers.get("Content-Type") or "")
-            raw_fields, files = multipart.parse(body.read, boundary, self.state.tmp_dir)
+            raw_fields, files = multipart.parse(body.read, boundary, self.state.tmp_dir, sink_for)
         except multipart.MultipartError as exc:
             raise ApiError("invalid_input", str(exc)) from None
         fields: list[tuple[str, str]] = []

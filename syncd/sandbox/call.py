@@ -12,7 +12,7 @@ from typing import Any
 
 from syncd.sandbox.envelope import ApiError, Payload, Response
 from syncd.sandbox.faults import FaultEffect
-from syncd.sandbox.multipart import UploadedFile
+from syncd.sandbox.multipart import FileSink, UploadedFile
 from syncd.sandbox.state import State
 
 # Users that exist on the sandbox site: the owner (privileged credentials) and the user
@@ -148,6 +148,24 @@ class MethodSpec:
 
 
 METHODS: dict[str, MethodSpec] = {}
+
+
+# Chooses where a file part of a call goes, from (state, now, fault effect, fields so far, part
+# name, filename, content type), before the call is authenticated; None = a temporary file.
+SinkProvider = Callable[
+    [State, float, FaultEffect | None, dict[str, str], str, str, str], FileSink | None
+]
+FILE_SINKS: dict[str, SinkProvider] = {}
+
+
+def file_sink(name: str) -> Callable[[SinkProvider], SinkProvider]:
+    """Register where /api/<name> streams its file parts (e.g. chunks into their file)."""
+
+    def register(fn: SinkProvider) -> SinkProvider:
+        FILE_SINKS[name] = fn
+        return fn
+
+    return register
 
 
 def api_method(name: str, level: str) -> Callable[[Handler], Handler]:

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 # Read size for request bodies; large blocks keep the per-block Python overhead negligible.
 BLOCK_SIZE = 1 << 20
@@ -48,6 +48,21 @@ class UploadedFile:
             self.open_handle.close()
             self.open_handle = None
         self.path.unlink(missing_ok=True)
+
+
+class FileSink(Protocol):
+    """Where a file part's bytes go: `result` describes them once `close()` has run."""
+
+    result: UploadedFile
+
+    def write(self, data: memoryview) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# Chooses a sink for a file part from (part name, filename, content type, fields so far);
+# None means the default: a temporary file, hashed on the way.
+SinkFor = Callable[[str, str, str, list[tuple[str, bytes]]], FileSink | None]
 
 
 def boundary_from(content_type: str) -> bytes:
@@ -94,16 +109,18 @@ def _parse_headers(block: bytes) -> dict[str, str]:
 
 
 def parse(
-    read: Callable[[int], bytes], boundary: bytes, tmp_dir: Path
+    read: Callable[[int], bytes], boundary: bytes, tmp_dir: Path, sink_for: SinkFor | None = None
 ) -> tuple[list[tuple[str, bytes]], dict[str, UploadedFile]]:
     """Parse a whole multipart body from `read(n)`; returns raw fields and files on disk.
 
-    On error, files written so far are removed and MultipartError is raised.
+    `sink_for` may route a file part elsewhere than a temporary file (a chunk straight into
+    its upload's file). On error, files written so far are discarded and MultipartError is
+    raised.
     """
     fields: list[tuple[str, bytes]] = []
     files: dict[str, UploadedFile] = {}
     try:
-        _parse_into(read, boundary, tmp_dir, fields, files)
+        _parse_into(read, boundary, tmp_dir, fields, files, sink_for)
     except BaseException:
         for f in files.values():
             f.discard()
@@ -117,6 +134,7 @@ def _parse_into(
     tmp_dir: Path,
     fields: list[tuple[str, bytes]],
     files: dict[str, UploadedFile],
+    sink_for: SinkFor | None,
 ) -> None:
     delim = b"\r\n--" + boundary
     keep = len(delim) + 1
@@ -152,7 +170,10 @@ def _parse_into(
         buf = buf[hend + 4 :]
         name, filename = _disposition(headers)
         if filename is not None:
-            sink_file = _FileSink(name, filename, headers.get("content-type", ""), tmp_dir)
+            ctype = headers.get("content-type", "")
+            sink_file = sink_for(name, filename, ctype, fields) if sink_for else None
+            if sink_file is None:
+                sink_file = _FileSink(name, filename, ctype, tmp_dir)
             if name in files:
                 files[name].discard()
             files[name] = sink_file.result  # registered early so errors clean it up
@@ -167,7 +188,7 @@ def _parse_into(
                     raise MultipartError(f"field {name!r} is larger than {MAX_FIELD_BYTES} bytes")
                 value += data
 
-            sink_file = None
+            sink_file: FileSink | None = None
         while True:
             idx = buf.find(delim)
             if idx >= 0:

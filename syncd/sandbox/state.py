@@ -33,6 +33,8 @@ class State:
         for stale in self.tmp_dir.iterdir():  # half-received parts of a previous run
             stale.unlink(missing_ok=True)
         self.lock = threading.RLock()
+        # In-memory helpers of other modules (never persisted; emptied by reset()).
+        self.scratch: dict[str, Any] = {}
         self._db = sqlite3.connect(root / "sandbox.db", check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -87,6 +89,7 @@ class State:
                 self._tables[table].clear()
                 self._db.execute(f"DELETE FROM {table}")
             self._db.commit()
+            self.scratch.clear()
             for d in (self.files_dir, self.chunks_dir):
                 shutil.rmtree(d, ignore_errors=True)
                 d.mkdir(parents=True, exist_ok=True)
