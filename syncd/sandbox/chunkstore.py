@@ -266,7 +266,11 @@ class ChunkStore:
 
     def _complete(self, key: str, session: Record) -> bool:
         """Mark the session as assembling when every chunk is in. Caller holds the lock."""
-        complete = len(session["received"]) == session["total_chunks"] and not session["assembling"]
+        complete = (
+            len(session["received"]) == session["total_chunks"]
+            and not session["assembling"]
+            and session["completed_photo_id"] is None  # a resend racing the completion
+        )
         if complete:
             session["assembling"] = True
         self.state.put("sessions", key, session)
