@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from pipeline_helpers import (
     append_config,
     assert_once_each,
     items_by_sha,

@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import (
+from pipeline_helpers import (
     assert_once_each,
     chunk_progress,
     run_syncd,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from pipeline_helpers import (
     SandboxProcess,
     append_config,
     chunk_progress,

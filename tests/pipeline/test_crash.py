@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from pipeline_helpers import (
     POLL_SECONDS,
     assert_once_each,
     items_by_sha,

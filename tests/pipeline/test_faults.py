@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from conftest import assert_once_each, make_tree
+from pipeline_helpers import assert_once_each, make_tree
 
 from syncd.config import load_config
 from syncd.daemon import PushOptions, Run

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from conftest import append_config, assert_once_each, run_syncd, write_random_file
+from pipeline_helpers import append_config, assert_once_each, run_syncd, write_random_file
 
 from syncd.sandbox import Sandbox
 

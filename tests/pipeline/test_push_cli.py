@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from pipeline_helpers import (
     append_config,
     assert_once_each,
     journal_states,
