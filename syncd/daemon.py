@@ -17,7 +17,7 @@ from pathlib import Path
 
 from syncd.api.client import Client
 from syncd.clock import Clock, SystemClock
-from syncd.config import Config
+from syncd.config import Config, WatchRoot
 from syncd.errors import Interrupted, SidecarError, SyncdError
 from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
 from syncd.metadata import MetadataApplier, resolve_albums
@@ -109,15 +109,17 @@ class Run:
 
     # --- metadata for a file -------------------------------------------------
 
+    def watch_root(self, root: Path) -> WatchRoot | None:
+        """The deepest configured [[watch]] folder that holds `root`, if any."""
+        holding = [w for w in self.config.watch if root == w.path or w.path in root.parents]
+        return max(holding, key=lambda w: len(w.path.parts), default=None)
+
     def base_metadata(self, root: Path) -> Metadata:
         """Config defaults: [upload] publish, and the watch root's album and tags."""
-        album: tuple[str, ...] = ()
-        tags: tuple[str, ...] = ()
-        for watch in self.config.watch:
-            if root == watch.path or watch.path in root.parents:
-                album = (watch.album,) if watch.album else ()
-                tags = watch.tags
-        return Metadata(tags=tags, albums=album, publish=self.config.upload.publish)
+        watch = self.watch_root(root)
+        albums = (watch.album,) if watch and watch.album else ()
+        tags = watch.tags if watch else ()
+        return Metadata(tags=tags, albums=albums, publish=self.config.upload.publish)
 
     def metadata_for(self, row: FileRow) -> Metadata:
         root = Path(row.root)
@@ -227,10 +229,9 @@ class Run:
             try:
                 meta = self.metadata_for(row)
                 album_ids = resolve_albums(self.journal, client, meta.albums)
-                # The upload carried the metadata it was planned with; only a
-                # change since then needs a photo/update.
-                unchanged = row.desired_digest == meta.digest()
-                applier.finish(row, meta, album_ids, sent_with_upload=unchanged)
+                # `uploaded` means something was not carried by the upload (a
+                # second album, an earlier copy found on the site): apply it all.
+                applier.finish(row, meta, album_ids, sent_with_upload=False)
             except SyncdError as exc:
                 if exc.stops_run:
                     raise
@@ -241,10 +242,6 @@ class Run:
         self._stop_was_signal = True
         self.stop.set()
         self._changed.set()
-
-    def _sleep_until(self, when: float) -> None:
-        while not self.stop.is_set() and (left := when - self.clock.time()) > 0:
-            self.stop.wait(min(left, 0.5))
 
     def _counts(self, roots: list[str]) -> dict[ItemState, int]:
         counts: dict[ItemState, int] = dict.fromkeys(ItemState, 0)
@@ -260,19 +257,23 @@ class Run:
             try:
                 meta = self.metadata_for(row)
             except SidecarError as exc:
-                lines.append(f"fail {row.path}: {exc}")
+                lines.append(f"fail {printable(row.path)}: {exc}")
                 continue
-            mode = choose_mode(row.size, options.mode or cfg.mode, cfg.chunk_threshold)
+            mode = self.mode_for(row, options)
             fields = upload_fields(meta, row.sha256 or "", {a: f"<album {a}>" for a in meta.albums})
             lines.append(
                 str(
                     UploadPlan(
-                        row.path, row.size, mode, options.chunk_size or cfg.chunk_size, fields
+                        printable(row.path),
+                        row.size,
+                        mode,
+                        options.chunk_size or cfg.chunk_size,
+                        fields,
                     )
                 )
             )
         for row in self.journal.rows_in([ItemState.PENDING], roots=roots):
-            lines.append(f"wait {row.path}: not stable yet")
+            lines.append(f"wait {printable(row.path)}: not stable yet")
         return lines
 
     # --- workers ---------------------------------------------------------------
@@ -373,18 +374,15 @@ class Run:
             self.progress.file_finished(row.path, "uploaded", f"metadata pending: {exc}")
 
     def mode_for(self, row: FileRow, options: PushOptions) -> UploadMode:
-        """The upload mode for a row: an unfinished token upload always continues as one."""
-        if self.journal.session(row.path) is not None:
-            return UploadMode.CHUNKED if options.mode is not UploadMode.TOKEN else UploadMode.TOKEN
+        """The upload mode for a row: an unfinished token upload continues as it began."""
+        session = self.journal.session(row.path)
+        if session is not None:
+            whole = session.total_chunks == 1 and session.chunk_size >= session.total_size
+            return UploadMode.TOKEN if whole else UploadMode.CHUNKED
         cfg = self.config.upload
-        mode = options.mode or self.root_mode(Path(row.root)) or cfg.mode
+        watch = self.watch_root(Path(row.root))
+        mode = options.mode or (watch.mode if watch else None) or cfg.mode
         return choose_mode(row.size, mode, cfg.chunk_threshold)
-
-    def root_mode(self, root: Path) -> UploadMode | None:
-        for watch in self.config.watch:
-            if (root == watch.path or watch.path in root.parents) and watch.mode:
-                return watch.mode
-        return None
 
     def _renew_leases(self) -> None:
         while not self.stop.wait(LEASE_RENEW_EVERY):
