@@ -28,8 +28,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/upload.py 256MiB
+	$(BIN)/python bench/upload.py 256MiB --mode chunked
 	$(BIN)/python bench/many.py 2000 64KiB
 	$(BIN)/python bench/rescan.py 10000
+	$(BIN)/python bench/resume.py 256MiB
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
