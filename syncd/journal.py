@@ -162,6 +162,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE TABLE albums (title TEXT PRIMARY KEY, album_id TEXT NOT NULL)",
     ),
+    (
+        # claim() walks these in order and stops at the first row under its roots,
+        # instead of sorting every ready row on each claim (O(n) per file).
+        "CREATE INDEX files_state_updated ON files(state, updated_at)",
+        "CREATE INDEX files_state_due ON files(state, next_attempt_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -720,13 +726,21 @@ class Journal:
         with self._write() as conn:
             now = self._clock.time()
             clause, params = self._roots_clause(roots)
-            found = conn.execute(
-                "SELECT path, state, attempts FROM files"
-                f" WHERE (state = ? OR (state = ? AND next_attempt_at <= ?)){clause}"
-                " ORDER BY CASE state WHEN ? THEN next_attempt_at ELSE updated_at END, path"
-                " LIMIT 1",
-                (str(ItemState.READY), str(ItemState.RETRY), now, *params, str(ItemState.RETRY)),
-            ).fetchone()
+            # Due retries first (they are few and have waited), then ready rows,
+            # oldest first; each query walks an index and stops at the first hit.
+            found = (
+                conn.execute(
+                    "SELECT path, state, attempts FROM files INDEXED BY files_state_due"
+                    f" WHERE state = ? AND next_attempt_at <= ?{clause}"
+                    " ORDER BY next_attempt_at LIMIT 1",
+                    (str(ItemState.RETRY), now, *params),
+                ).fetchone()
+                or conn.execute(
+                    "SELECT path, state, attempts FROM files INDEXED BY files_state_updated"
+                    f" WHERE state = ?{clause} ORDER BY updated_at LIMIT 1",
+                    (str(ItemState.READY), *params),
+                ).fetchone()
+            )
             if found is None:
                 return None
             raw_path, state, attempts = found
