@@ -66,6 +66,7 @@ class RunReport:
     plans: list[str] = field(default_factory=list)  # --dry-run
     stopped_by: SyncdError | None = None
     interrupted: bool = False
+    synced_before: int = 0  # files under the roots already synced when the run began
 
     @property
     def all_landed(self) -> bool:
@@ -133,6 +134,7 @@ class Run:
         for path in self.journal.recover_abandoned(is_owner_alive=owner_is_alive):
             self.progress.note(f"recovered interrupted upload: {printable(path)}")
         pending_until = self._scan(options, report)
+        report.synced_before = self._counts(roots)[ItemState.SYNCED]
         if options.dry_run:
             report.plans = self.plan_lines(roots, options)
             report.counts = self._counts(roots)

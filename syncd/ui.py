@@ -21,6 +21,7 @@ from rich.progress import (
 )
 
 from syncd.journal import printable
+from syncd.model import ItemState
 
 if TYPE_CHECKING:
     from syncd.daemon import RunReport
@@ -151,6 +152,7 @@ def report_dict(report: RunReport) -> dict[str, object]:
         "interrupted": report.interrupted,
         "stopped_by": str(report.stopped_by) if report.stopped_by else None,
         "counts": {state.value: n for state, n in report.counts.items() if n},
+        "synced_this_run": landed_this_run(report),
         "failed": [
             {"path": printable(r.path), "code": r.error_code, "message": r.error_message}
             for r in report.failed
@@ -169,6 +171,10 @@ def report_dict(report: RunReport) -> dict[str, object]:
     }
 
 
+def landed_this_run(report: RunReport) -> int:
+    return max(0, report.counts.get(ItemState.SYNCED, 0) - report.synced_before)
+
+
 def render_report(console: Console, report: RunReport) -> None:
     """The summary table after a push, then every file that did not land, with why."""
     from rich.table import Table
@@ -184,6 +190,11 @@ def render_report(console: Console, report: RunReport) -> None:
         if n:
             table.add_row(state.value, str(n))
     console.print(table)
+    if not report.plans:
+        console.print(
+            f"{landed_this_run(report)} file(s) synced by this run,"
+            f" {report.synced_before} already synced before it"
+        )
     for row in report.failed:
         console.print(
             f"FAILED {printable(row.path)}: {row.error_message or row.error_code}",

@@ -24,7 +24,16 @@ from syncd.model import ItemState
 from syncd.sandbox import Sandbox
 
 # Keys every `push --json` answer has.
-REPORT_KEYS = {"ok", "interrupted", "stopped_by", "counts", "failed", "not_landed", "problems"}
+REPORT_KEYS = {
+    "ok",
+    "interrupted",
+    "stopped_by",
+    "counts",
+    "synced_this_run",
+    "failed",
+    "not_landed",
+    "problems",
+}
 
 
 def test_dry_run_prints_the_plan_and_sends_nothing(
@@ -66,6 +75,7 @@ def test_push_json_shape_and_rerun_sends_nothing(
     assert report["ok"] is True and report["interrupted"] is False
     assert report["stopped_by"] is None
     assert report["counts"] == {"synced": 5}
+    assert report["synced_this_run"] == 5
     assert report["failed"] == [] and report["not_landed"] == [] and report["problems"] == []
     assert_once_each(sandbox, files)
 
@@ -73,7 +83,10 @@ def test_push_json_shape_and_rerun_sends_nothing(
     again = run_syncd(sandbox_config, "push", "--no-wait", "--json", tmp_path / "tree")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["counts"] == {"synced": 5}
+    assert json.loads(again.stdout)["synced_this_run"] == 0
     assert upload_requests(sandbox) == 5  # the first run's only
+    plain = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
+    assert "0 file(s) synced by this run, 5 already synced before it" in plain.stdout
     assert sandbox.count_requests() == before  # a synced tree costs no request at all
 
 
