@@ -12,7 +12,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,14 +28,15 @@ from typing import Any
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
 from oauthlib.oauth1 import Client as OAuthClient
 
+from syncd.sandbox.process import start_sandbox_process
+
 REPO = Path(__file__).resolve().parent.parent
 # The venv python runs syncd and the sandbox, whatever python started the benchmark.
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-# Seconds to wait for the sandbox to print its address, and to exit on SIGTERM.
+# Seconds to wait for the sandbox to say it is ready.
 SANDBOX_START_TIMEOUT = 30.0
-SANDBOX_STOP_TIMEOUT = 10.0
 # Generated big files repeat one random block of this size (content is opaque to syncd and
 # the sandbox; only its hash matters), so generating 2 GiB costs little CPU.
 GEN_BLOCK = 8 * MiB
@@ -231,45 +231,18 @@ def sandbox_process(workdir: Path, extra_config: str = "") -> Iterator[SandboxPr
     workdir, plus `extra_config` sections); stop it on exit."""
     data_dir = sandbox_data_dir(workdir)
     config = workdir / "syncd.toml"
-    argv = [PYTHON, "-m", "syncd.sandbox", "--port", "0", "--data", str(data_dir), "--control"]
-    argv += ["--write-config", str(config)]
-    # Its stdout carries credentials: read, never echoed.
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ["--port", "0", "--data", str(data_dir), "--control", "--write-config", str(config)]
+    # Its stdout carries credentials: read by start_sandbox_process, never echoed.
+    started = start_sandbox_process(args, python=PYTHON, timeout=SANDBOX_START_TIMEOUT)
     try:
-        base_url = _wait_for_listen(proc)
         with config.open("a", encoding="utf-8") as fh:
             fh.write(f"\n[journal]\npath = {json.dumps(str(workdir / 'journal.db'))}\n")
             fh.write(extra_config)
-        yield SandboxProcess(proc, base_url, config, data_dir)
+        yield SandboxProcess(started.proc, started.base_url, config, data_dir)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(SANDBOX_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        started.stop()
         if data_dir.parent != workdir:  # a tmpfs dir outside the workdir
             shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _wait_for_listen(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + SANDBOX_START_TIMEOUT
-    base_url = ""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise SystemExit(f"sandbox exited before listening: {err[-2000:]}")
-        if line.startswith("sandbox listening on "):
-            base_url = line.split()[-1]
-        if line.startswith("config: "):
-            return base_url
-    raise SystemExit(f"sandbox did not start within {SANDBOX_START_TIMEOUT:.0f} s")
 
 
 # --- syncd -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ A benchmark: prints figures, never asserts.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,6 +18,8 @@ from pathlib import Path
 import psutil
 import requests
 from requests_oauthlib import OAuth1
+
+from syncd.sandbox.process import start_sandbox_process
 
 # Bytes per generated block: large enough that the client is not the bottleneck.
 BLOCK = 4 << 20
@@ -46,26 +47,10 @@ def main() -> int:
     size = int(float(sys.argv[1]) * (1 << 20)) if len(sys.argv) > 1 else 1 << 30
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "c.toml"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "syncd.sandbox",
-                "--port",
-                "0",
-                "--data",
-                f"{tmp}/d",
-                "--write-config",
-                str(cfg),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        args = ["--port", "0", "--data", f"{tmp}/d", "--write-config", str(cfg)]
+        started = start_sandbox_process(args)
+        proc, base = started.proc, started.base_url
         try:
-            assert proc.stdout is not None
-            base = proc.stdout.readline().split()[-1]
-            for _ in range(6):
-                proc.stdout.readline()
             import tomllib
 
             site = tomllib.loads(cfg.read_text())["site"]
@@ -110,8 +95,7 @@ def main() -> int:
                 f"MiB, growth {(peak - before) / (1 << 20):.1f} MiB"
             )
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            started.stop()
     return 0
 
 

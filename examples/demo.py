@@ -6,43 +6,17 @@ demo again shows the other half of the promise: nothing is uploaded twice.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from syncd.api.client import Client
 from syncd.config import load_config
+from syncd.sandbox.process import start_sandbox_process
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEMO = ROOT / ".demo"
-
-
-def start_sandbox(config: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd.sandbox",
-            "--port",
-            "0",
-            "--data",
-            str(DEMO / "sandbox"),
-            "--write-config",
-            str(config),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = None
-    for line in proc.stdout:
-        if url is None and (match := re.search(r"https?://\S+", line)):
-            url = match.group(0)
-        if url and line.startswith("config:"):  # printed once the config is written
-            return proc, url
-    raise SystemExit("the sandbox did not start; run `python -m syncd.sandbox` to see why")
 
 
 def show_site(config_path: Path) -> None:
@@ -65,9 +39,9 @@ def show_site(config_path: Path) -> None:
 def main() -> int:
     DEMO.mkdir(exist_ok=True)
     config = DEMO / "syncd.toml"
-    proc, url = start_sandbox(config)
-    try:
-        print(f"sandbox running at {url} (data in {DEMO / 'sandbox'})")
+    sandbox_args = ["--port", "0", "--data", str(DEMO / "sandbox"), "--write-config", str(config)]
+    with start_sandbox_process(sandbox_args) as sandbox:
+        print(f"sandbox running at {sandbox.base_url} (data in {DEMO / 'sandbox'})")
         text = config.read_text()
         if "[journal]" not in text:
             config.write_text(text + f'\n[journal]\npath = "{DEMO / "journal.db"}"\n')
@@ -79,9 +53,6 @@ def main() -> int:
         show_site(config)
         print(f"\nsyncd push exited {push.returncode}. Run `make demo` again: nothing is re-sent.")
         return push.returncode
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from syncd.sandbox.core import Sandbox
+from syncd.sandbox.process import READY_LINE
 
 DEFAULT_PORT = 8023
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"access_token_secret: {c.access_token_secret}")
     if args.write_config:
         print(f"config: {sb.write_config(args.write_config)}")
+    print(READY_LINE)  # last line: whoever started us may go (see process.py)
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):

@@ -7,7 +7,6 @@ import hashlib
 import random
 import signal
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import requests
 from sb_helpers import call, ok
 
 from syncd.sandbox import Sandbox
+from syncd.sandbox.process import start_sandbox_process
 
 CHUNK = 4096
 REDEEM = "/api/photo/redeem-upload-token"
@@ -122,24 +122,8 @@ def test_file_part_before_the_fields_still_lands(sandbox: Sandbox) -> None:
 
 
 def _start(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd.sandbox",
-            "--port",
-            "0",
-            "--data",
-            str(data_dir),
-            "--control",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("sandbox listening on http://"), first
-    return proc, first.split()[-1]
+    started = start_sandbox_process(["--port", "0", "--data", str(data_dir), "--control"])
+    return started.proc, started.base_url
 
 
 def test_restart_mid_session_with_data_dir(tmp_path: Path) -> None:
