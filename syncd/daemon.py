@@ -164,16 +164,23 @@ class Run:
             t.start()
         try:
             # The main thread decides when the burst is over; workers only work.
+            next_look = 0.0
             while not self.stop.is_set():
                 self._changed.clear()  # before looking, so no finish goes unnoticed
-                if self.journal.has_work([ItemState.PENDING], roots=roots):
-                    # Unstable or re-queued files: look again once they may have settled.
-                    if pending_until is None or self.clock.time() >= pending_until:
-                        pending_until = self._scan(options, report)
-                        self._announce_work(roots)
-                        continue
-                elif not self._has_work_left(roots):
-                    break
+                with self._lock:
+                    busy = bool(self._inflight)
+                # While workers are busy the journal is asked at most every poll
+                # interval; once they are idle, at once (the run may be over).
+                if not busy or self.clock.time() >= next_look:
+                    next_look = self.clock.time() + IDLE_POLL_SECONDS
+                    if self.journal.has_work([ItemState.PENDING], roots=roots):
+                        # Unstable or re-queued files: look again once they may have settled.
+                        if pending_until is None or self.clock.time() >= pending_until:
+                            pending_until = self._scan(options, report)
+                            self._announce_work(roots)
+                            continue
+                    elif not busy and not self._has_work_left(roots):
+                        break
                 # Woken early when a worker finishes a file or a stop is asked for.
                 self._changed.wait(IDLE_POLL_SECONDS)
         finally:
