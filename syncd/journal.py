@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlite_utils import Database
 
@@ -799,7 +799,7 @@ class Journal:
         if to_state in (ItemState.UPLOADED, ItemState.SYNCED, ItemState.READY):
             for name in ("error_code", "error_message", "next_attempt_at"):
                 sets.setdefault(name, None)
-        extra_where, extra_params = "", ()
+        extra_where, extra_params = "", cast(tuple[str, ...], ())
         if owner is not None:
             extra_where, extra_params = " AND lease_owner = ?", (owner,)
         with self._write() as conn:
@@ -988,7 +988,8 @@ class Journal:
         """Rows under any of `roots` (None: every row)."""
         if roots is None:
             return "", ()
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[bytes] = []
         for root in roots:
             raw, low, high = _under(root)
             parts.append("path = ? OR (path >= ? AND path < ?)")

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -218,7 +218,7 @@ def render_report(console: Console, report: RunReport) -> None:
         console.print("interrupted: the journal is consistent; run the same command to continue")
 
 
-def render_status(console: Console, data: dict[str, object]) -> None:
+def render_status(console: Console, data: dict[str, Any]) -> None:
     """`syncd status` for people."""
     from rich.table import Table
 
@@ -240,7 +240,7 @@ def render_status(console: Console, data: dict[str, object]) -> None:
                 markup=False,
             )
         console.print("history:")
-        for event in data.get("events", []):  # type: ignore[union-attr]
+        for event in data.get("events", []):
             console.print(
                 f"  {event['at']}  {event['from'] or '-'} -> {event['to'] or '-'}"
                 f"  {event['detail']}",
@@ -257,13 +257,13 @@ def render_status(console: Console, data: dict[str, object]) -> None:
         table.add_row(state, str(n))
     console.print(table)
     for key, label in (("failed", "FAILED"), ("parked", "PARKED")):
-        for row in data.get(key, []):  # type: ignore[union-attr]
+        for row in data.get(key, []):
             why = row["error_message"] or row["error_code"]
             extra = (
                 f" (next attempt {row['next_attempt_at']})" if row.get("next_attempt_at") else ""
             )
             console.print(f"{label} {row['path']}: {why}{extra}", markup=False, highlight=False)
-    for s in data.get("chunked_in_progress", []):  # type: ignore[union-attr]
+    for s in data.get("chunked_in_progress", []):
         console.print(
             f"CHUNKED {s['path']}: {s['chunks_done']}/{s['chunks_total']} chunks,"
             f" token valid until {s['token_valid_until']}",

@@ -10,7 +10,6 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO, cast
 
 from requests_toolbelt import MultipartEncoder
 
@@ -128,9 +127,9 @@ class FileSlice:
         self.content_type = content_type
         self.on_read = on_read
 
-    def open(self) -> BinaryIO:
+    def open(self) -> SliceReader:
         """A fresh reader over the region; calls on_read(n) before returning each block."""
-        return cast(BinaryIO, SliceReader(self.path, self.offset, self.length, self.on_read))
+        return SliceReader(self.path, self.offset, self.length, self.on_read)
 
     def __repr__(self) -> str:
         return f"FileSlice({self.path!r}, offset={self.offset}, length={self.length})"
@@ -153,7 +152,7 @@ class MultipartBody:
         self,
         fields: Sequence[tuple[str, str]],
         part: FileSlice,
-        reader: BinaryIO,
+        reader: SliceReader,
         boundary: str | None = None,
     ) -> None:
         self.boundary = boundary or uuid.uuid4().hex

@@ -14,7 +14,7 @@ import shlex
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -168,7 +168,8 @@ class Client:
                 self.url(method),
                 auth=self._signer if signed else None,
                 timeout=self.timeout,
-                data=body if body is not None else kwargs.pop("data", None),
+                # requests streams any object with read(); its stubs only know file types.
+                data=cast(Any, body) if body is not None else kwargs.pop("data", None),
                 **kwargs,
             )
         except requests.RequestException as exc:

@@ -156,7 +156,9 @@ class SandboxApp:
 
     # -- helpers shared with the OAuth endpoints -----------------------------------------------
     def signing_url(self, h: Handler, path: str) -> str:
-        host = h.headers.get("Host") or f"{h.server.server_address[0]}:{h.server.server_port}"
+        addr = h.server.server_address[0]
+        listen = addr.decode() if isinstance(addr, bytes) else addr
+        host = h.headers.get("Host") or f"{listen}:{h.server.server_port}"
         return f"http://{host}{path}"
 
     def authenticate(

@@ -3,12 +3,13 @@ straight to disk with their sha256 computed on the way. Never holds a file part 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -41,7 +42,7 @@ class UploadedFile:
     sha256: str
     content_type: str
     # Set while the part is still being written, so a failed parse can close it.
-    open_handle: BinaryIO | None = field(default=None, repr=False)
+    open_handle: BinaryIO | None = dataclasses.field(default=None, repr=False)
 
     def discard(self) -> None:
         if self.open_handle is not None:
@@ -53,7 +54,8 @@ class UploadedFile:
 class FileSink(Protocol):
     """Where a file part's bytes go: `result` describes them once `close()` has run."""
 
-    result: UploadedFile
+    @property
+    def result(self) -> UploadedFile: ...
 
     def write(self, data: memoryview) -> None: ...
 
@@ -171,7 +173,9 @@ def _parse_into(
         name, filename = _disposition(headers)
         if filename is not None:
             ctype = headers.get("content-type", "")
-            sink_file = sink_for(name, filename, ctype, fields) if sink_for else None
+            sink_file: FileSink | None = (
+                sink_for(name, filename, ctype, fields) if sink_for else None
+            )
             if sink_file is None:
                 sink_file = _FileSink(name, filename, ctype, tmp_dir)
             if name in files:
@@ -188,7 +192,7 @@ def _parse_into(
                     raise MultipartError(f"field {name!r} is larger than {MAX_FIELD_BYTES} bytes")
                 value += data
 
-            sink_file: FileSink | None = None
+            sink_file = None
         while True:
             idx = buf.find(delim)
             if idx >= 0:

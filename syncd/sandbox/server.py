@@ -4,6 +4,7 @@ can close idle ones), a request-body reader (Content-Length or chunked), and har
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import struct
@@ -20,6 +21,10 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 MAX_CHUNK_LINE = 1024
 
 
+# The request's socket file: BaseHTTPRequestHandler.rfile (a BufferedReader).
+Readable = BinaryIO | io.BufferedIOBase
+
+
 class BodyError(ValueError):
     """The request body framing is broken (bad Content-Length, bad chunked encoding)."""
 
@@ -27,7 +32,7 @@ class BodyError(ValueError):
 class BodyReader:
     """Reads exactly the request body, never past it; counts bytes received."""
 
-    def __init__(self, rfile: BinaryIO, length: int | None, chunked: bool) -> None:
+    def __init__(self, rfile: Readable, length: int | None, chunked: bool) -> None:
         self._rfile = rfile
         self._remaining = length or 0  # bytes left in the body (or current chunk)
         self._chunked = chunked
@@ -35,7 +40,7 @@ class BodyReader:
         self.received = 0
 
     @classmethod
-    def for_request(cls, rfile: BinaryIO, headers: Any) -> BodyReader:
+    def for_request(cls, rfile: Readable, headers: Any) -> BodyReader:
         te = (headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
             return cls(rfile, None, True)

@@ -180,7 +180,8 @@ class TokenUpload:
         if session is not None:
             # Resuming: the upload under this token may have completed already
             # (its answer lost, or we crashed after the last chunk).
-            landed = self._retry(lambda: self.landed_by_token(client, session.upload_token))
+            resumed_token = session.upload_token
+            landed = self._retry(lambda: self.landed_by_token(client, resumed_token))
             if isinstance(landed, RemoteItem):
                 return landed, True
             wanted_chunk = self.chunk_size if self.chunked else max(1, self.row.size)
