@@ -20,7 +20,7 @@ from syncd.clock import Clock, SystemClock
 from syncd.config import Config, WatchRoot
 from syncd.errors import Interrupted, SidecarError, SyncdError
 from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
-from syncd.metadata import MetadataApplier, resolve_albums
+from syncd.metadata import AlbumResolver, MetadataApplier
 from syncd.model import ItemState, Metadata, UploadMode
 from syncd.plan.upload import UploadPlan, choose_mode, upload_fields
 from syncd.progress import NullProgress, ProgressSink
@@ -100,6 +100,7 @@ class Run:
         self._stop_was_signal = False
         self._changed = threading.Event()  # a worker finished a file
         self.meter = RateMeter()
+        self.albums = AlbumResolver(journal)
         self._lock = threading.Lock()
 
     def _make_client(self) -> Client:
@@ -237,7 +238,7 @@ class Run:
         for row in self.journal.rows_in([ItemState.UPLOADED], roots=roots):
             try:
                 meta = self.metadata_for(row)
-                album_ids = resolve_albums(self.journal, client, meta.albums)
+                album_ids = self.albums.resolve(client, meta.albums)
                 # `uploaded` means something was not carried by the upload (a
                 # second album, an earlier copy found on the site): apply it all.
                 applier.finish(row, meta, album_ids, sent_with_upload=False)
@@ -351,7 +352,7 @@ class Run:
         try:
             meta = self.metadata_for(row)
             album_ids = uploader.retrying(row)(
-                lambda: resolve_albums(self.journal, applier.client, meta.albums)
+                lambda: self.albums.resolve(applier.client, meta.albums)
             )
             outcome = upload_file(
                 uploader,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline_helpers import append_config, run_syncd
 
+from syncd.api.client import Client
 from syncd.config import load_config
 from syncd.daemon import PushOptions, Run
 from syncd.journal import Journal
@@ -74,3 +75,27 @@ def test_push_without_path_takes_the_watch_folders_and_their_defaults(
     assert "from-archive" in item["tags"]
     assert item["created_by"] == "redeem-upload-token"  # the watch root's mode
     assert item["title"] == "talk"
+
+
+def test_album_deleted_on_the_site_is_created_again_not_failed(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / ".syncd.json").write_text(json.dumps({"album": "Shows"}))
+    (tree / "one.mp4").write_bytes(b"first show" * 100)
+    assert run_syncd(sandbox_config, "push", "--no-wait", tree).returncode == 0
+    [first] = sandbox.items()
+    [old_album_id] = first["album_ids"]
+    # Someone deletes the album on the site; the journal still has its id cached.
+    config = load_config(sandbox_config)
+    with Client(config.site) as client:
+        client.call("album/delete", {"album_id": old_album_id})
+
+    (tree / "two.mp4").write_bytes(b"second show" * 100)
+    result = run_syncd(sandbox_config, "push", "--no-wait", tree)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    second = next(i for i in sandbox.items() if i["title"] == "two")
+    assert second["albums"] == ["Shows"]
+    assert second["album_ids"] != [old_album_id]
