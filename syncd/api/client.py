@@ -35,6 +35,11 @@ FORMAT_FIELDS = (("format", "json"), ("raw", "1"))
 # Back-off for `call(..., retries=N)` when the server gives no Retry-After.
 RETRY_BASE_WAIT = 1.0
 RETRY_MAX_WAIT = 30.0
+# `params` for a request without a query string. requests turns a missing `params` into
+# `{}`, and merging and encoding an empty dict costs four runtime typing.Protocol
+# isinstance checks per request (requests 2.34: ~20 us, ~1 % of a small upload's CPU);
+# an empty string takes the early exits and gives the same URL.
+NO_QUERY = ""
 
 Params = Mapping[str, str | int | bool | None]
 
@@ -162,6 +167,7 @@ class Client:
     ) -> requests.Response:
         """One HTTP exchange; transport failures come out as syncd errors."""
         started = time.monotonic()
+        kwargs.setdefault("params", NO_QUERY)
         try:
             response = self.session.request(
                 http_method,
