@@ -21,15 +21,16 @@ def drain(body: MultipartBody, size: int) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.parametrize("read_size", [100, 4096, 1024 * 1024])
 @pytest.mark.parametrize("file_size", [1, 5000, MAX_READ_BLOCK + 7])
-def test_bytes_match_multipart_encoder(tmp_path: Path, file_size: int) -> None:
+def test_bytes_match_multipart_encoder(tmp_path: Path, file_size: int, read_size: int) -> None:
     path = tmp_path / "clip ü.mp4"
     path.write_bytes(bytes(i % 253 for i in range(file_size)))
     part = FileSlice(path, filename="clip ü.mp4", content_type="video/mp4")
     with part.open() as reader:
         ours = MultipartBody(FIELDS, part, reader, boundary="b0undary")
         assert ours.len == ours.total
-        sent = drain(ours, 4096)
+        sent = drain(ours, read_size)
     with part.open() as reader:
         theirs = MultipartEncoder(
             fields=[*FIELDS, ("file", (part.filename, reader, part.content_type))],
@@ -50,7 +51,19 @@ def test_region_and_on_read_blocks(tmp_path: Path) -> None:
         body = MultipartBody([], part, reader, boundary="x")
         data = drain(body, 4096)
     assert path.read_bytes()[1000:11000] in data
-    assert seen == [4096, 4096, 1808]
+    head = data.index(b"\r\n\r\n") + 4  # the file's bytes share the first block with it
+    assert seen == [4096 - head, 4096, 10_000 - (4096 - head) - 4096]
+
+
+def test_small_body_is_one_block(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"v" * 65536)
+    part = FileSlice(path)
+    with part.open() as reader:
+        body = MultipartBody(FIELDS, part, reader, boundary="b")
+        first = bytes(body.read(1024 * 1024))
+        assert body.read(1024 * 1024) == b""
+    assert len(first) == body.total and first.endswith(b"v\r\n--b--\r\n")
 
 
 def test_shrunk_file_stops_the_body(tmp_path: Path) -> None:
@@ -60,8 +73,8 @@ def test_shrunk_file_stops_the_body(tmp_path: Path) -> None:
     path.write_bytes(b"short")
     with part.open() as reader:
         body = MultipartBody([], part, reader)
-        body.read(1024)  # the part headers
-        body.read(1024)  # the 5 bytes left
         with pytest.raises(LocalFileError, match="shrank") as info:
-            body.read(1024)
+            while body.read(1024):  # the part headers and the 5 bytes left, then nothing
+                pass
+        assert body.sent < body.total
     assert info.value.requeue
