@@ -83,10 +83,14 @@ class ConnectionCut(TransportError):
 
 
 class ServerError(TransportError):
-    """HTTP 5xx (500, 502, 504, ...) from the server or a proxy."""
+    """HTTP 5xx (500, 502, 503, 504, ...) from the server or a proxy.
+
+    Always ambiguous: a proxy may answer 5xx after the site stored the upload, so
+    the site is asked before anything is sent again (it costs one list call).
+    """
 
     def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message, retry_after=retry_after, ambiguous=status != 503)
+        super().__init__(message, retry_after=retry_after, ambiguous=True)
         self.status = status
 
 

@@ -27,13 +27,32 @@ from tenacity import (
 
 from syncd.api.client import Client
 from syncd.clock import Clock
-from syncd.errors import ApiError, Interrupted, LocalFileError, SidecarError, SyncdError
+from syncd.errors import (
+    ApiError,
+    Interrupted,
+    LocalFileError,
+    SidecarError,
+    SyncdError,
+    TransportError,
+)
 from syncd.journal import FileRow, Journal
 from syncd.model import ItemState, Metadata, RemoteItem, identity_tag
 from syncd.progress import ProgressSink
 from syncd.throttle import RateGate, RateMeter, Throttle
 
 log = logging.getLogger(__name__)
+
+
+def may_have_landed(exc: Exception) -> bool:
+    """Could the request that failed with `exc` have created the item anyway?
+
+    Only a transport fault known to have sent nothing (refused connection, a cut
+    while the body was still going out, a 429) is safe to resend blindly. An
+    answer we could not read, a timeout or a 5xx may follow a stored upload.
+    """
+    if isinstance(exc, TransportError):
+        return exc.ambiguous
+    return isinstance(exc, SyncdError) and exc.retryable
 
 
 @dataclass(frozen=True, slots=True)

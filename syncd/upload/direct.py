@@ -6,11 +6,11 @@ import logging
 from collections.abc import Mapping
 
 from syncd.api.body import FileSlice
-from syncd.errors import TransportError
+from syncd.errors import SyncdError
 from syncd.journal import FileRow
 from syncd.model import Metadata, RemoteItem, UploadMode
 from syncd.plan.upload import upload_carries_all, upload_fields
-from syncd.upload.core import Outcome, TransferGuard, Uploader
+from syncd.upload.core import Outcome, TransferGuard, Uploader, may_have_landed
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def upload_direct(
         guard.check_unchanged()
         try:
             result = up.client.photo_upload(FileSlice(row.path, on_read=guard), fields)
-        except TransportError as exc:
-            check_first = check_first or exc.ambiguous
+        except SyncdError as exc:
+            check_first = check_first or may_have_landed(exc)
             raise
         item = RemoteItem(photo_id=result.photo_id, token=result.token, tree_id=result.tree_id)
         return item, False

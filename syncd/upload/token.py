@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from syncd.api.body import FileSlice
 from syncd.api.client import Client
-from syncd.errors import ApiError, SyncdError, TransportError
+from syncd.errors import ApiError, ServerError, SyncdError, TransportError
 from syncd.journal import ChunkSession, FileRow
 from syncd.model import ItemState, Metadata, RemoteItem
 from syncd.plan.upload import (
@@ -35,7 +35,7 @@ from syncd.plan.upload import (
     token_valid_minutes,
     upload_fields,
 )
-from syncd.upload.core import Outcome, TransferGuard, Uploader
+from syncd.upload.core import Outcome, TransferGuard, Uploader, may_have_landed
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class TokenLost(TransportError):
 
 # The redeem endpoint's answer to a token it no longer takes (unknown, expired, used up).
 TOKEN_REFUSED_STATUS = 403
+# What the redeem endpoint answers for a file (or chunk) it cannot take: cancel, not resend.
+UNSUPPORTED_STATUS = 500
 
 
 class TokenRefused(SyncdError):
@@ -246,8 +248,22 @@ class TokenUpload:
                 answer = client.redeem_upload_token(
                     session.upload_token, FileSlice(self.row.path, on_read=guard)
                 )
-            except TransportError as exc:
-                state["maybe_landed"] = state["maybe_landed"] or exc.ambiguous
+            except ServerError as exc:
+                if exc.status != UNSUPPORTED_STATUS:
+                    state["maybe_landed"] = True
+                    raise
+                # The redeem endpoint answers 500 for a file it cannot take (as for a
+                # chunk, spec section 6): resending the same bytes cannot help.
+                if self.landed_by_token(client, session.upload_token):
+                    return
+                self.journal.drop_session(self.row.path)
+                raise UnsupportedFile(
+                    "error_processing_upload",
+                    "the site could not process the file (HTTP 500 to the upload); not resent",
+                    method="photo/redeem-upload-token",
+                ) from None
+            except SyncdError as exc:
+                state["maybe_landed"] = state["maybe_landed"] or may_have_landed(exc)
                 raise
             if answer.status == TOKEN_REFUSED_STATUS:
                 raise TokenRefused(answer.status, 1)
@@ -325,7 +341,7 @@ class TokenUpload:
                 self.journal.ack_chunk(self.row.path, chunk.number)
                 self.up.meter.record(chunk.length, time.monotonic() - started)
                 return
-            if status == 500:
+            if status == UNSUPPORTED_STATUS:
                 self.journal.drop_session(self.row.path)
                 raise UnsupportedFile(
                     "unsupported_file",

@@ -144,7 +144,7 @@ def test_retry_after_seconds_and_http_date() -> None:
         (500, {}, ServerError, None, True),
         (502, {}, ServerError, None, True),
         (504, {}, ServerError, None, True),
-        (503, {}, ServerError, None, False),
+        (503, {}, ServerError, None, True),
         (503, {"Retry-After": "5"}, RateLimited, 5.0, False),
         (429, {"Retry-After": "2"}, RateLimited, 2.0, False),
         (429, {}, RateLimited, None, False),
