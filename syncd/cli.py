@@ -159,7 +159,9 @@ def push(
     reason), 2 configuration or credentials error, 130 interrupted.
     """
     config = _load_config_or_exit(ctx)
-    roots = [p.resolve() for p in paths] or [w.path for w in config.watch]
+    # abspath, not resolve(): rows are named as the scanner walks the root the user gave
+    # (symlinks kept), and [[watch]] roots match by the same rule.
+    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
     if not roots:
         raise click.UsageError("give PATH... or configure [[watch]] folders to push")
     options = PushOptions(
@@ -183,6 +185,9 @@ def push(
                 report = run.push(options)
         else:
             report = run.push(options)
+    except JournalError as exc:
+        click.echo(f"syncd: journal error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     finally:
         journal.close()
     if as_json:

@@ -287,9 +287,11 @@ def _type_name(value: object) -> str:
 
 
 def _resolve_path(text: str, base: Path) -> Path:
-    """Expand ~ and make relative paths relative to the config file's folder."""
+    """Expand ~, make relative paths relative to the config file's folder, and
+    normalise (`a/../b` -> `b`) the way the scanner names files, so journal rows
+    are found under the root they were scanned from. Symlinks are kept as given."""
     path = Path(text).expanduser()
-    return path if path.is_absolute() else base / path
+    return Path(os.path.abspath(path if path.is_absolute() else base / path))
 
 
 def _read_credential(
