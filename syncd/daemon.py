@@ -99,6 +99,8 @@ class Run:
         self._announced: set[str] = set()
         self._stop_was_signal = False
         self._changed = threading.Event()  # a worker finished a file
+        self._requeued = threading.Event()  # a worker sent a file back to `pending`
+        self._workers_gone = threading.Event()
         self.meter = RateMeter()
         self.albums = AlbumResolver(journal)
         self._lock = threading.Lock()
@@ -144,6 +146,9 @@ class Run:
         client = self.client_factory()
         try:
             self.finish_uploaded(roots, client)
+        except SyncdError as exc:  # only what stops the run gets out
+            report.stopped_by = exc
+            return self._final(report, roots)
         finally:
             client.close()
         self._announce_work(roots)
@@ -166,19 +171,26 @@ class Run:
         try:
             # The main thread decides when the burst is over; workers only work.
             next_look = 0.0
+            stuck = False  # pending rows no scan can settle
             while not self.stop.is_set():
                 self._changed.clear()  # before looking, so no finish goes unnoticed
+                if self._requeued.is_set():  # a worker sent a changed file back to scan
+                    self._requeued.clear()
+                    stuck = False
                 with self._lock:
                     busy = bool(self._inflight)
                 # While workers are busy the journal is asked at most every poll
                 # interval; once they are idle, at once (the run may be over).
                 if not busy or self.clock.time() >= next_look:
                     next_look = self.clock.time() + IDLE_POLL_SECONDS
-                    if self.journal.has_work([ItemState.PENDING], roots=roots):
+                    if not stuck and self.journal.has_work([ItemState.PENDING], roots=roots):
                         # Unstable or re-queued files: look again once they may have settled.
                         if pending_until is None or self.clock.time() >= pending_until:
                             pending_until = self._scan(options, report)
                             self._announce_work(roots)
+                            # Pending rows the scan gives no time for cannot settle (no
+                            # longer a regular file, an unlistable folder): stop waiting.
+                            stuck = pending_until is None
                             continue
                     elif not busy and not self._has_work_left(roots):
                         break
@@ -189,11 +201,16 @@ class Run:
             for t in workers:
                 while t.is_alive():
                     t.join(timeout=0.5)
+            self._workers_gone.set()
             self.stop.set()
             renewer.join(timeout=5)
 
         report.stopped_by = self.fatal
         report.interrupted = self._stop_was_signal
+        return self._final(report, roots)
+
+    def _final(self, report: RunReport, roots: list[str]) -> RunReport:
+        """Fill in what the journal says now: counts, failures, what did not land."""
         report.counts = self._counts(roots)
         report.failed = self.journal.rows_in([ItemState.FAILED], roots=roots)
         report.waiting = self.journal.rows_in(
@@ -365,8 +382,9 @@ class Run:
                 client_factory=self.client_factory,
             )
         except Exception as exc:
-            uploader.settle(row, exc)
-            return
+            outcome = uploader.settle(row, exc)
+        if outcome.state is ItemState.PENDING:
+            self._requeued.set()
         if outcome.state is not ItemState.UPLOADED:
             return
         fresh = self.journal.get(row.path)
@@ -395,7 +413,9 @@ class Run:
         return choose_mode(row.size, mode, cfg.chunk_threshold)
 
     def _renew_leases(self) -> None:
-        while not self.stop.wait(LEASE_RENEW_EVERY):
+        # Runs until every worker is gone, not just until a stop is asked for: a
+        # worker may still be waiting for the answer to a body it has fully sent.
+        while not self._workers_gone.wait(LEASE_RENEW_EVERY):
             with self._lock:
                 paths = list(self._inflight)
             for path in paths:

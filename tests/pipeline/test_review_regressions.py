@@ -1,0 +1,133 @@
+"""Regressions found by an adversarial review of the exactly-once and crash-safety logic.
+
+Each test failed before its fix: a duplicate, content that never landed while push said
+it had, a push that never ended, or a file re-sent forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from syncd.api.client import Client
+from syncd.config import load_config
+from syncd.daemon import PushOptions, Run, RunReport
+from syncd.errors import ProtocolError
+from syncd.journal import FileRow, Journal
+from syncd.model import ItemState, LocalFile, UploadMode
+from syncd.sandbox import Sandbox
+from syncd.upload import RetryPolicy
+
+FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, park_first=0.2, park_max=0.5)
+REDEEM = "photo/redeem-upload-token"
+CHUNK = 64 * 1024
+
+
+def push(
+    config_path: Path, root: Path, policy: RetryPolicy = FAST, **options: object
+) -> tuple[RunReport, dict[str, FileRow]]:
+    config = load_config(config_path)
+    with Journal.open(config.journal_path) as journal:
+        report = Run(config, journal, policy=policy).push(
+            PushOptions(roots=[root], no_wait=True, **options)  # type: ignore[arg-type]
+        )
+        rows = {r.path: r for r in journal.rows_in(list(ItemState))}
+    return report, rows
+
+
+def sha_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unreadable_answer_to_a_stored_upload_is_checked_not_resent(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "a.mp4").write_bytes(os.urandom(5000))
+    real = Client.photo_upload
+    calls = {"n": 0}
+
+    def garbled(self: Client, part: object, fields: object) -> object:
+        result = real(self, part, fields)  # type: ignore[arg-type]
+        calls["n"] += 1
+        if calls["n"] == 1:  # the site stored it, but its answer could not be read
+            raise ProtocolError("photo/upload: the answer is not JSON")
+        return result
+
+    monkeypatch.setattr(Client, "photo_upload", garbled)
+    _, rows = push(sandbox_config, root, mode=UploadMode.DIRECT)
+
+    assert len(sandbox.items()) == 1
+    assert calls["n"] == 1  # found by its identity marker, never sent again
+    assert next(iter(rows.values())).state is ItemState.SYNCED
+
+
+def test_whole_file_redeem_the_site_cannot_process_fails_the_file(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "a.mp4").write_bytes(os.urandom(5000))
+    sandbox.faults.add(REDEEM, error_processing_upload=True)
+
+    _, rows = push(sandbox_config, root, mode=UploadMode.TOKEN)
+
+    row = next(iter(rows.values()))
+    assert row.state is ItemState.FAILED, (row.state, row.error_message)
+    assert "could not process" in (row.error_message or "")
+    assert sum(1 for r in sandbox.requests if r.method == REDEEM) == 1  # never resent
+
+
+def test_pending_row_no_scan_can_settle_does_not_hang_the_push(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    clip = root / "a.mp4"
+    clip.write_bytes(os.urandom(5000))
+    elsewhere = tmp_path / "elsewhere.mp4"
+    elsewhere.write_bytes(os.urandom(10))
+    config = load_config(sandbox_config)
+    with Journal.open(config.journal_path) as journal:  # a previous run saw it, unstable
+        st = clip.stat()
+        journal.observe_batch(
+            [LocalFile(str(clip), st.st_size, st.st_mtime_ns, st.st_ino)], str(root)
+        )
+    clip.unlink()
+    clip.symlink_to(elsewhere)  # now a symlink: never walked, never vanished
+    result: dict[str, RunReport] = {}
+    worker = threading.Thread(
+        target=lambda: result.update(report=push(sandbox_config, root)[0]), daemon=True
+    )
+    worker.start()
+    worker.join(20)
+
+    assert not worker.is_alive(), "push still running: it waits forever for the row"
+    assert not result["report"].all_landed  # and it says so
+
+
+def test_watch_path_with_dotdot_is_normalised(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.mp4").write_bytes(os.urandom(5000))
+    (tmp_path / "sub").mkdir()
+    with open(sandbox_config, "a", encoding="utf-8") as fh:
+        fh.write(f'\n[[watch]]\npath = "{tmp_path}/sub/../media"\nalbum = "Media"\n')
+    config = load_config(sandbox_config)
+    assert config.watch[0].path == media
+
+    with Journal.open(config.journal_path) as journal:
+        report = Run(config, journal, policy=FAST).push(
+            PushOptions(roots=[w.path for w in config.watch], no_wait=True)
+        )
+
+    assert report.all_landed
+    [item] = sandbox.items()
+    assert item["albums"] == ["Media"]
