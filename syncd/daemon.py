@@ -404,7 +404,7 @@ class Run:
     def mode_for(self, row: FileRow, options: PushOptions) -> UploadMode:
         """The upload mode for a row: an unfinished token upload continues as it began."""
         session = self.journal.session(row.path)
-        if session is not None:
+        if session is not None and session.sha256 in (None, row.sha256):
             whole = session.total_chunks == 1 and session.chunk_size >= session.total_size
             return UploadMode.TOKEN if whole else UploadMode.CHUNKED
         cfg = self.config.upload

@@ -82,6 +82,7 @@ _FILE_COLUMNS = (
     "upload_mode",
     "created_at",
     "updated_at",
+    "uploaded_sha256",
 )
 _SELECT_FILES = f"SELECT {', '.join(_FILE_COLUMNS)} FROM files"
 
@@ -168,6 +169,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX files_state_updated ON files(state, updated_at)",
         "CREATE INDEX files_state_due ON files(state, next_attempt_at)",
     ),
+    (
+        # The content the remote item holds, so a touched or re-copied file with the
+        # same bytes is recognised as synced instead of uploaded again.
+        "ALTER TABLE files ADD COLUMN uploaded_sha256 TEXT",
+        "UPDATE files SET uploaded_sha256 = sha256 WHERE photo_id IS NOT NULL",
+        # The content a chunk session is uploading: a session never resumes
+        # with different bytes.
+        "ALTER TABLE chunk_sessions ADD COLUMN sha256 TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -200,6 +210,7 @@ class FileRow:
     upload_mode: str | None
     created_at: float
     updated_at: float
+    uploaded_sha256: str | None = None  # the content photo_id holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +238,7 @@ class ChunkSession:
     valid_until: float | None
     created_at: float
     acked: frozenset[int]
+    sha256: str | None = None  # the content being uploaded (None: unknown, older journal)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -302,6 +314,11 @@ def make_owner() -> str:
     """This process as a lease owner: "<hostname>:<pid>:<start time>"."""
     pid = os.getpid()
     return f"{socket.gethostname()}:{pid}:{_process_start(pid) or '0'}"
+
+
+def owner_is_local(owner: str) -> bool:
+    """Whether the owner string names a process on this host."""
+    return owner.rsplit(":", 2)[0] == socket.gethostname()
 
 
 def owner_is_alive(owner: str) -> bool:
@@ -505,6 +522,9 @@ class Journal:
         )
         if cursor.rowcount != 1:
             return False
+        if to_state in (ItemState.UPLOADED, ItemState.SYNCED):
+            # photo_id now holds this content.
+            conn.execute("UPDATE files SET uploaded_sha256 = sha256 WHERE path = ?", (_p(path),))
         self._event(conn, path, str(from_state), str(to_state), detail, now)
         return True
 
@@ -529,9 +549,11 @@ class Journal:
         - known path whose (size, mtime_ns, inode) changed: size/mtime/inode
           updated, sha256 cleared, stable_since = now, and the row goes back to
           `pending` (event "changed") from any state except `uploading`.
-          photo_id is kept: for a file that was already uploaded, the uploader
-          sees photo_id and decides whether to replace the remote item or
-          upload anew. attempts restarts at 0 (new content, nothing sent).
+          photo_id and uploaded_sha256 are kept: when the rehashed content is
+          the one the remote item holds (a touch, a restore, a copy over it),
+          promote() puts the row straight back to `synced`. attempts is kept
+          too: an earlier attempt may still have landed, so the uploader asks
+          the site first.
         - `uploading` rows are left alone: the worker re-stats the file and
           abandons/re-queues a file that changed under it; the next scan
           then sees the difference.
@@ -580,7 +602,6 @@ class Journal:
                     "error_code": None,
                     "error_message": None,
                     "next_attempt_at": None,
-                    "attempts": 0,
                 }
                 if old.state is ItemState.PENDING:
                     # Still settling (e.g. being copied in): no state change, no event.
@@ -610,13 +631,27 @@ class Journal:
         """
         with self._write() as conn:
             now = self._clock.time()
+            where = " AND size = ? AND mtime_ns = ?"
+            old = self._get(conn, path)
+            if old is not None and old.photo_id and old.uploaded_sha256 == sha256:
+                ok = self._cas(
+                    conn,
+                    path,
+                    ItemState.PENDING,
+                    ItemState.SYNCED,
+                    {"sha256": sha256},
+                    f"content unchanged (touched or copied over): still photo {old.photo_id}",
+                    now,
+                    where,
+                    (expect_size, expect_mtime_ns),
+                )
+                return (ItemState.SYNCED if ok else None), None
             twin: FileRow | None = None
             if skip_duplicates:
                 twin = next(
                     (r for r in self._find_by_sha(conn, sha256, path) if r.state not in NOT_A_COPY),
                     None,
                 )
-            where = " AND size = ? AND mtime_ns = ?"
             if twin is None:
                 ok = self._cas(
                     conn,
@@ -710,6 +745,26 @@ class Journal:
                 "DELETE FROM files WHERE path = ? AND state = ?", (_p(path), str(old.state))
             )
             self._event(conn, path, str(old.state), None, detail, now)
+            # Copies skipped as its duplicates must not be orphaned: look at them again.
+            twins = conn.execute(
+                "SELECT path FROM files WHERE state = ? AND duplicate_of = ?",
+                (str(ItemState.SKIPPED), _p(path)),
+            ).fetchall()
+            for (raw,) in twins:
+                self._cas(
+                    conn,
+                    os.fsdecode(raw),
+                    ItemState.SKIPPED,
+                    ItemState.PENDING,
+                    {
+                        "duplicate_of": None,
+                        "error_code": None,
+                        "error_message": None,
+                        "stable_since": now,
+                    },
+                    f"the copy it duplicated ({printable(path)}) vanished",
+                    now,
+                )
             return True
 
     # --- worker side -------------------------------------------------------------
@@ -830,7 +885,11 @@ class Journal:
             ).fetchall()
             for raw_path, owner, lease_until in found:
                 expired = lease_until is None or lease_until <= now
-                if not expired and owner and is_owner_alive(owner):
+                alive = bool(owner) and is_owner_alive(owner)
+                if alive and (not expired or owner_is_local(owner)):
+                    # A live process on this host keeps its claim even past its lease
+                    # (suspended, or waiting on a slow answer): taking it over could
+                    # upload the file twice. Another host's claim lapses with its lease.
                     continue
                 path = os.fsdecode(raw_path)
                 why = "lease expired" if expired else "owner gone"
@@ -896,8 +955,12 @@ class Journal:
         total_size: int,
         total_chunks: int,
         valid_until: float | None,
+        sha256: str | None = None,
     ) -> None:
-        """Create or replace the session; acks survive only if token and identifier match."""
+        """Create or replace the session; acks survive only if token and identifier match.
+
+        `sha256` is the content being uploaded: a session is never resumed for other bytes.
+        """
         with self._write() as conn:
             old = conn.execute(
                 "SELECT upload_token, identifier FROM chunk_sessions WHERE path = ?", (_p(path),)
@@ -906,11 +969,12 @@ class Journal:
                 conn.execute("DELETE FROM chunk_acks WHERE path = ?", (_p(path),))
             conn.execute(
                 "INSERT INTO chunk_sessions (path, upload_token, identifier, chunk_size,"
-                " total_size, total_chunks, valid_until, created_at) VALUES (?,?,?,?,?,?,?,?)"
+                " total_size, total_chunks, valid_until, created_at, sha256)"
+                " VALUES (?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(path) DO UPDATE SET upload_token = excluded.upload_token,"
                 " identifier = excluded.identifier, chunk_size = excluded.chunk_size,"
                 " total_size = excluded.total_size, total_chunks = excluded.total_chunks,"
-                " valid_until = excluded.valid_until",
+                " valid_until = excluded.valid_until, sha256 = excluded.sha256",
                 (
                     _p(path),
                     upload_token,
@@ -920,6 +984,7 @@ class Journal:
                     total_chunks,
                     valid_until,
                     self._clock.time(),
+                    sha256,
                 ),
             )
 
@@ -927,13 +992,13 @@ class Journal:
         with self._lock:
             found = self._read(
                 "SELECT upload_token, identifier, chunk_size, total_size, total_chunks,"
-                " valid_until, created_at FROM chunk_sessions WHERE path = ?",
+                " valid_until, created_at, sha256 FROM chunk_sessions WHERE path = ?",
                 (_p(path),),
             )
             if not found:
                 return None
             acks = self._read("SELECT chunk_number FROM chunk_acks WHERE path = ?", (_p(path),))
-        token, ident, chunk_size, total_size, total_chunks, valid_until, created = found[0]
+        token, ident, chunk_size, total_size, total_chunks, valid_until, created, sha = found[0]
         return ChunkSession(
             path=path,
             upload_token=token,
@@ -944,13 +1009,17 @@ class Journal:
             valid_until=valid_until,
             created_at=created,
             acked=frozenset(n for (n,) in acks),
+            sha256=sha,
         )
 
     def ack_chunk(self, path: str, chunk_number: int) -> None:
         with self._write() as conn:
+            # A sibling chunk may have dropped the session (cancelled upload):
+            # then there is nothing to acknowledge into.
             conn.execute(
-                "INSERT OR IGNORE INTO chunk_acks (path, chunk_number) VALUES (?, ?)",
-                (_p(path), chunk_number),
+                "INSERT OR IGNORE INTO chunk_acks (path, chunk_number)"
+                " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM chunk_sessions WHERE path = ?)",
+                (_p(path), chunk_number, _p(path)),
             )
 
     def drop_session(self, path: str) -> None:

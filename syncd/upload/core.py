@@ -109,10 +109,14 @@ class TransferGuard:
         except FileNotFoundError:
             # Gone is a failure the operator should see, not a silent re-queue.
             raise LocalFileError(self.row.path, "file disappeared before it was uploaded") from None
-        if st.st_size != self.row.size or st.st_mtime_ns != self.row.mtime_ns:
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
+            self.row.size,
+            self.row.mtime_ns,
+            self.row.inode,
+        ):
             raise LocalFileError(
                 self.row.path,
-                "file changed while being uploaded (size or mtime differ); re-queued",
+                "file changed while being uploaded (size, mtime or inode differ); re-queued",
                 requeue=True,
             )
 
@@ -169,9 +173,22 @@ class Uploader:
 
     # --- the remote side's truth ------------------------------------------
 
-    def find_landed(self, sha256: str) -> RemoteItem | None:
-        """Ask the site whether an item with this identity marker exists."""
-        found = list(self.client.iter_photos(tags=identity_tag(sha256), include_unpublished_p="1"))
+    def find_landed(self, sha256: str, *, path: str | None = None) -> RemoteItem | None:
+        """Ask the site whether an item with this identity marker exists.
+
+        Items the journal already gives to another path are not ours (with
+        `duplicates = "upload"` twins share a marker), so they do not count.
+        """
+        taken = {
+            r.photo_id for r in self.journal.find_by_sha(sha256, exclude_path=path) if r.photo_id
+        }
+        found = [
+            item
+            for item in self.client.iter_photos(
+                tags=identity_tag(sha256), include_unpublished_p="1"
+            )
+            if item.photo_id not in taken
+        ]
         if len(found) > 1:
             log.warning(
                 "%d remote items carry identity %s (%s); using the oldest",

@@ -36,7 +36,7 @@ def upload_direct(
         nonlocal check_first
         up.gate.wait()
         if check_first:
-            landed = up.find_landed(sha256)
+            landed = up.find_landed(sha256, path=row.path)
             if landed is not None:
                 log.info("%s: earlier attempt landed as photo %s", row.path, landed.photo_id)
                 up.progress.note(f"found earlier upload of {row.path}: photo {landed.photo_id}")

@@ -152,6 +152,7 @@ class TokenUpload:
             total_size=self.row.size,
             total_chunks=chunk_count(self.row.size, size),
             valid_until=_parse_valid_until(answer.get("valid_until"), minutes, now),
+            sha256=self.sha256,
         )
         session = self.journal.session(self.row.path)
         assert session is not None
@@ -179,6 +180,13 @@ class TokenUpload:
     def run(self) -> tuple[RemoteItem, bool]:
         client = self.up.client
         session = self.journal.session(self.row.path)
+        if session is not None and session.sha256 not in (None, self.sha256):
+            # The file changed since this session began: its token and acknowledged
+            # chunks belong to other bytes. Whatever landed under it holds the old
+            # content; the new content starts over.
+            log.info("%s: content changed since the upload began; new upload", self.row.path)
+            self.journal.drop_session(self.row.path)
+            session = None
         if session is not None:
             # Resuming: the upload under this token may have completed already
             # (its answer lost, or we crashed after the last chunk).
@@ -194,7 +202,7 @@ class TokenUpload:
                 self.journal.drop_session(self.row.path)
                 session = None
         elif self.row.attempts > 1:
-            landed = self._retry(lambda: self.up.find_landed(self.sha256))
+            landed = self._retry(lambda: self.up.find_landed(self.sha256, path=self.row.path))
             if isinstance(landed, RemoteItem):
                 return landed, True
         if session is None:

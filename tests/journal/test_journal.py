@@ -69,7 +69,10 @@ def test_changed_synced_file_goes_back_to_pending_keeping_photo_id(journal: Jour
     journal.observe_batch([LocalFile("/r/a.mp4", 11, 1001, 7)], "/r")
     row = journal.get("/r/a.mp4")
     assert row is not None
-    assert (row.state, row.photo_id, row.sha256, row.attempts) == (S.PENDING, "42", None, 0)
+    # photo_id and the content it holds are kept; attempts too (an earlier attempt
+    # may have landed: the uploader asks the site first).
+    assert (row.state, row.photo_id, row.sha256, row.attempts) == (S.PENDING, "42", None, 1)
+    assert row.uploaded_sha256 == SHA
     last = journal.events("/r/a.mp4")[-1]
     assert (last.from_state, last.to_state) == (S.SYNCED, S.PENDING)
     assert last.detail.startswith("changed")
@@ -351,3 +354,77 @@ def test_claim_and_rows_in_limited_to_roots(journal: Journal) -> None:
     row = journal.claim("h:1:1", 60, roots=["/other", "/elsewhere"])
     assert row is not None and row.path == "/other/b.mp4"
     assert journal.claim("h:1:1", 60, roots=["/other"]) is None
+
+
+def _synced(j: Journal, path: str, photo_id: str = "42") -> None:
+    add_ready(j, path)
+    assert j.claim("h:1:1", 60) is not None
+    assert j.transition(path, S.UPLOADING, S.SYNCED, owner="h:1:1", photo_id=photo_id)
+
+
+def test_touched_synced_file_with_the_same_content_goes_back_to_synced(journal: Journal) -> None:
+    _synced(journal, "/r/a.mp4")
+    journal.observe_batch([LocalFile("/r/a.mp4", 10, 5555, 8)], "/r")  # touch + new inode
+    state, _ = journal.promote("/r/a.mp4", SHA, expect_size=10, expect_mtime_ns=5555)
+    row = journal.get("/r/a.mp4")
+    assert state is S.SYNCED and row is not None and row.photo_id == "42"
+    assert "content unchanged" in journal.events("/r/a.mp4")[-1].detail
+
+
+def test_synced_file_with_new_content_is_ready_for_upload(journal: Journal) -> None:
+    _synced(journal, "/r/a.mp4")
+    journal.observe_batch([LocalFile("/r/a.mp4", 10, 5555, 7)], "/r")
+    state, _ = journal.promote("/r/a.mp4", "cd" * 32, expect_size=10, expect_mtime_ns=5555)
+    assert state is S.READY
+
+
+def test_vanished_row_reopens_the_copies_skipped_as_its_duplicates(journal: Journal) -> None:
+    add_ready(journal, "/r/a.mp4")
+    journal.observe_batch([LocalFile("/r/b.mp4", 10, 1000, 9)], "/r")
+    state, twin = journal.promote(
+        "/r/b.mp4", SHA, expect_size=10, expect_mtime_ns=1000, skip_duplicates=True
+    )
+    assert state is S.SKIPPED and twin is not None and twin.path == "/r/a.mp4"
+    assert journal.mark_vanished("/r/a.mp4")
+    row = journal.get("/r/b.mp4")
+    assert row is not None and (row.state, row.duplicate_of) == (S.PENDING, None)
+
+
+def test_ack_into_a_dropped_session_is_ignored(journal: Journal) -> None:
+    add_ready(journal, "/r/a.mp4")
+    journal.save_session(
+        "/r/a.mp4",
+        upload_token="t",
+        identifier="i",
+        chunk_size=4,
+        total_size=10,
+        total_chunks=2,
+        valid_until=None,
+        sha256=SHA,
+    )
+    session = journal.session("/r/a.mp4")
+    assert session is not None and session.sha256 == SHA
+    journal.drop_session("/r/a.mp4")
+    journal.ack_chunk("/r/a.mp4", 1)  # a sibling chunk finishing after a cancel
+    assert journal.session("/r/a.mp4") is None
+
+
+def test_live_local_owner_keeps_its_claim_past_the_lease(
+    journal: Journal, clock: FakeClock
+) -> None:
+    import socket
+
+    add_ready(journal, "/r/a.mp4")
+    local = f"{socket.gethostname()}:1:1"
+    assert journal.claim(local, 60) is not None
+    clock.advance(3600)  # suspended for an hour
+    assert journal.recover_abandoned(is_owner_alive=lambda owner: True) == []
+    assert journal.recover_abandoned(is_owner_alive=lambda owner: False) == ["/r/a.mp4"]
+
+
+def test_other_hosts_claim_lapses_with_its_lease(journal: Journal, clock: FakeClock) -> None:
+    add_ready(journal, "/r/a.mp4")
+    assert journal.claim("elsewhere.example:1:1", 60) is not None
+    assert journal.recover_abandoned(is_owner_alive=lambda owner: True) == []
+    clock.advance(61)
+    assert journal.recover_abandoned(is_owner_alive=lambda owner: True) == ["/r/a.mp4"]

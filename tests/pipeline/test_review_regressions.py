@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import write_random_file
 
 from syncd.api.client import Client
 from syncd.config import load_config
@@ -131,3 +133,73 @@ def test_watch_path_with_dotdot_is_normalised(
     assert report.all_landed
     [item] = sandbox.items()
     assert item["albums"] == ["Media"]
+
+
+@pytest.mark.parametrize("how", ["touch", "copied-over"])
+def test_synced_file_touched_or_copied_over_is_not_uploaded_again(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, how: str
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    clip = root / "a.mp4"
+    clip.write_bytes(os.urandom(5000))
+    push(sandbox_config, root)
+    [item] = sandbox.items()
+    if how == "touch":
+        os.utime(clip, None)
+    else:  # same bytes, new inode (cp over it, rsync's temp file + rename), mtime kept
+        data, st = clip.read_bytes(), clip.stat()
+        tmp = root / ".a.tmp"
+        tmp.write_bytes(data)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp, clip)
+    before = sandbox.count_requests()
+
+    _, rows = push(sandbox_config, root)
+
+    assert [i["photo_id"] for i in sandbox.items()] == [item["photo_id"]]
+    row = rows[str(clip)]
+    assert (row.state, row.photo_id) == (ItemState.SYNCED, str(item["photo_id"]))
+    # Recognised by its hash alone: not even a lookup on the site.
+    assert sandbox.count_requests() == before
+
+
+def test_chunk_session_never_resumes_with_changed_content(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    clip = root / "clip.mp4"
+    write_random_file(clip, CHUNK * 8, seed=1)
+    # Three chunks land, then the fourth fails a whole round: parked, session kept.
+    sandbox.faults.add(REDEEM, delay=0.0, count=3)
+    sandbox.faults.add(REDEEM, status=502, count=5)
+    patient = RetryPolicy(initial_wait=0.01, max_wait=0.05, park_first=1000, park_max=2000)
+    _, rows = push(sandbox_config, root, patient, mode=UploadMode.CHUNKED, chunk_size=CHUNK)
+    assert rows[str(clip)].state is ItemState.RETRY
+    # The clip is re-exported: same size, new bytes.
+    time.sleep(0.01)
+    write_random_file(clip, CHUNK * 8, seed=2)
+
+    _, rows = push(sandbox_config, root, mode=UploadMode.CHUNKED, chunk_size=CHUNK)
+
+    assert rows[str(clip)].state is ItemState.SYNCED
+    assert [i["sha256"] for i in sandbox.items()] == [sha_of(clip)]
+
+
+def test_copy_skipped_as_a_duplicate_lands_when_its_twin_vanishes(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    a, b = root / "a.mp4", root / "b.mp4"
+    a.write_bytes(os.urandom(5000))
+    b.write_bytes(a.read_bytes())
+    push(sandbox_config, root, dry_run=True)  # scanned: one ready, the other skipped
+    a.unlink()  # the kept copy is removed before the upload
+
+    report, rows = push(sandbox_config, root)
+
+    assert report.all_landed
+    assert [i["sha256"] for i in sandbox.items()] == [sha_of(b)]
+    assert rows[str(b)].state is ItemState.SYNCED
