@@ -78,3 +78,21 @@ def test_shrunk_file_stops_the_body(tmp_path: Path) -> None:
                 pass
         assert body.sent < body.total
     assert info.value.requeue
+
+
+@pytest.mark.parametrize(
+    "filename", ["plain.mp4", 'we"ird\nname ü.mp4', "x" * 300, "\\back\\slash.mp4"]
+)
+def test_cached_part_headers_frame_like_the_encoder(tmp_path: Path, filename: str) -> None:
+    """Part headers come from a cache: every body still matches a fresh encoder's framing."""
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"data")
+    fields = [*FIELDS, ("custom_ü", "v"), ("title", "second title")]
+    for _ in range(2):  # the second round is served from the cache
+        part = FileSlice(path, filename=filename, content_type="video/mp4")
+        with part.open() as reader:
+            sent = drain(MultipartBody(fields, part, reader, boundary="bb"), 1 << 20)
+        expected = MultipartEncoder(
+            fields=[*fields, ("file", (filename, b"data", "video/mp4"))], boundary="bb"
+        ).to_string()
+        assert sent == expected
