@@ -67,6 +67,8 @@ class RunReport:
     stopped_by: SyncdError | None = None
     interrupted: bool = False
     synced_before: int = 0  # files under the roots already synced when the run began
+    skipped: list[FileRow] = field(default_factory=list)  # skipped by this run, with why
+    started_at: float = 0.0
 
     @property
     def all_landed(self) -> bool:
@@ -133,7 +135,7 @@ class Run:
 
     def push(self, options: PushOptions) -> RunReport:
         roots = [str(r) for r in options.roots]
-        report = RunReport()
+        report = RunReport(started_at=self.clock.time())
         for path in self.journal.recover_abandoned(is_owner_alive=owner_is_alive):
             self.progress.note(f"recovered interrupted upload: {printable(path)}")
         pending_until = self._scan(options, report)
@@ -141,6 +143,7 @@ class Run:
         if options.dry_run:
             report.plans = self.plan_lines(roots, options)
             report.counts = self._counts(roots)
+            report.skipped = self._skipped_since(report.started_at, roots)
             return report
 
         client = self.client_factory()
@@ -223,7 +226,14 @@ class Run:
             ],
             roots=roots,
         )
+        report.skipped = self._skipped_since(report.started_at, roots)
         return report
+
+    def _skipped_since(self, started_at: float, roots: list[str]) -> list[FileRow]:
+        """Empty files and duplicates are not failures, but each is named once, by the
+        run that decided it (a rerun does not repeat them)."""
+        rows = self.journal.rows_in([ItemState.SKIPPED], roots=roots)
+        return [r for r in rows if r.updated_at >= started_at]
 
     def _scan(self, options: PushOptions, report: RunReport) -> float | None:
         """Scan the roots; keep each problem once; return when pending files may be stable."""

@@ -167,6 +167,7 @@ def report_dict(report: RunReport) -> dict[str, object]:
             for r in report.waiting
         ],
         "problems": [{"path": printable(p.path), "message": p.message} for p in report.problems],
+        "skipped": [{"path": printable(r.path), "reason": r.error_message} for r in report.skipped],
         "plan": report.plans,
     }
 
@@ -205,6 +206,12 @@ def render_report(console: Console, report: RunReport) -> None:
         why = row.error_message or "not finished"
         console.print(
             f"NOT LANDED ({row.state.value}) {printable(row.path)}: {why}",
+            markup=False,
+            highlight=False,
+        )
+    for row in report.skipped:
+        console.print(
+            f"SKIPPED {printable(row.path)}: {row.error_message or row.error_code}",
             markup=False,
             highlight=False,
         )

@@ -178,7 +178,14 @@ def test_zero_byte_file_is_skipped_as_empty(
     result, report = push_json(sandbox_config, tree)
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["counts"] == {"synced": GOOD_FILES, "skipped": 1}
+    assert report["skipped"] == [{"path": str(empty), "reason": "empty file"}]
     assert_once_each(sandbox, good_files(tree))
+    plain = run_syncd(sandbox_config, "push", "--no-wait", tree)  # a rerun names it no more
+    assert "SKIPPED" not in plain.stdout
+    empty.unlink()
+    empty.touch()  # a new empty file is named again, in the plain report too
+    plain = run_syncd(sandbox_config, "push", "--no-wait", tree)
+    assert f"SKIPPED {empty}: empty file" in plain.stdout, plain.stdout
     history = run_syncd(sandbox_config, "status", empty)
     assert "skipped" in history.stdout and "empty file" in history.stdout, history.stdout
 
