@@ -64,6 +64,7 @@ class RunReport:
     waiting: list[FileRow] = field(default_factory=list)  # retry/pending left at the end
     problems: list[ScanProblem] = field(default_factory=list)
     plans: list[str] = field(default_factory=list)  # --dry-run
+    dry_run: bool = False
     stopped_by: SyncdError | None = None
     interrupted: bool = False
     synced_before: int = 0  # files under the roots already synced when the run began
@@ -141,6 +142,7 @@ class Run:
         pending_until = self._scan(options, report)
         report.synced_before = self._counts(roots)[ItemState.SYNCED]
         if options.dry_run:
+            report.dry_run = True
             report.plans = self.plan_lines(roots, options)
             report.counts = self._counts(roots)
             report.skipped = self._skipped_since(report.started_at, roots)

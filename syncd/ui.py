@@ -180,8 +180,10 @@ def render_report(console: Console, report: RunReport) -> None:
     """The summary table after a push, then every file that did not land, with why."""
     from rich.table import Table
 
-    if report.plans:
+    if report.dry_run:
         console.print("[bold]plan[/bold] (--dry-run: nothing was sent)")
+        if not report.plans:
+            console.print("  nothing to upload")
         for line in report.plans:
             console.print("  " + line, markup=False, highlight=False)
     table = Table(title="syncd push", show_edge=False)
@@ -191,7 +193,7 @@ def render_report(console: Console, report: RunReport) -> None:
         if n:
             table.add_row(state.value, str(n))
     console.print(table)
-    if not report.plans:
+    if not report.dry_run:
         console.print(
             f"{landed_this_run(report)} file(s) synced by this run,"
             f" {report.synced_before} already synced before it"

@@ -300,3 +300,14 @@ def test_retry_needs_a_path_or_all(sandbox_config: Path) -> None:
     result = run_syncd(sandbox_config, "retry")
     assert result.returncode == 2
     assert "--all" in result.stderr
+
+
+def test_dry_run_of_a_synced_tree_says_there_is_nothing_to_upload(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "tree", 2)
+    assert run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree").returncode == 0
+    result = run_syncd(sandbox_config, "push", "--no-wait", "--dry-run", tmp_path / "tree")
+    assert result.returncode == 0
+    assert "nothing was sent" in result.stdout and "nothing to upload" in result.stdout
+    assert "synced by this run" not in result.stdout
