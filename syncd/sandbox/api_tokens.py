@@ -32,7 +32,7 @@ from syncd.sandbox.chunkstore import ChunkBusy, SessionGone, chunk_store, parse_
 from syncd.sandbox.envelope import ApiError, Payload, Response
 from syncd.sandbox.faults import FaultEffect
 from syncd.sandbox.items import check_albums, create_item, get_item, strip_html, unsupported
-from syncd.sandbox.multipart import FileSink
+from syncd.sandbox.multipart import FileSink, UploadedFile
 from syncd.sandbox.state import Record, State
 
 # valid_minutes bounds and default (spec section 6).
@@ -140,6 +140,20 @@ def update_upload_token(call: Call) -> Payload:
     return Payload("uploadtoken", _token_view(rec))
 
 
+def _token_and_file(
+    call: Call, rec: Record | None, kind: str, what: str
+) -> UploadedFile | Response:
+    """The redeem's file part, or the answer refusing it: 403 for a token that is no
+    good (plain text, like the platform), 400 for a request without a file."""
+    problem = _token_problem(call.now(), rec, kind)
+    if problem is not None:
+        return _text(403, problem)
+    f = call.files.get("file")
+    if f is None:
+        return _text(400, f"no_file: the {what} carried no 'file' part")
+    return f
+
+
 def _token_problem(now: float, rec: Record | None, kind: str) -> str | None:
     if rec is None or rec["kind"] != kind:
         return f"Invalid {kind} token"
@@ -174,13 +188,10 @@ def _redeem(call: Call, kind: str, param: str) -> Response:
         return _chunk(call, kind, token, rec)
     if call.http_method != "POST":
         return _text(400, f"{kind} redeem needs a multipart POST (or chunk test parameters)")
-    problem = _token_problem(call.now(), rec, kind)
-    if problem is not None:
-        return _text(403, problem)
+    f = _token_and_file(call, rec, kind, "request")
+    if isinstance(f, Response):
+        return f
     assert rec is not None
-    f = call.files.get("file")
-    if f is None:
-        return _text(400, "no_file: the request carried no 'file' part")
     if _refused(call, f.filename):
         return _answer(call, rec, None, f"file type of {f.filename!r} is not supported")
     if f.size == 0:
@@ -325,13 +336,10 @@ def _chunk(call: Call, kind: str, token: str, rec: Record | None) -> Response:
         return _text(200, "stored") if done else Response(204)
     if session is not None and session["completed_photo_id"] is not None:
         return _text(200, f"chunk {number} stored (file already complete)")
-    problem = _token_problem(call.now(), rec, kind)
-    if problem is not None:
-        return _text(403, problem)
+    f = _token_and_file(call, rec, kind, "chunk")
+    if isinstance(f, Response):
+        return f
     assert rec is not None
-    f = call.files.get("file")
-    if f is None:
-        return _text(400, "no_file: the chunk carried no 'file' part")
     filename = call.params.get("resumableFilename") or f.filename
     if _refused(call, filename):
         return _text(500, f"file type of {filename!r} is not supported")
