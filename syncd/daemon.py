@@ -270,7 +270,7 @@ class Run:
                 album_ids = self.albums.resolve(client, meta.albums)
                 # `uploaded` means something was not carried by the upload (a
                 # second album, an earlier copy found on the site): apply it all.
-                applier.finish(row, meta, album_ids, sent_with_upload=False)
+                applier.finish(row, meta, album_ids)
             except SyncdError as exc:
                 if exc.stops_run:
                     raise
@@ -403,9 +403,7 @@ class Run:
         if fresh is None or fresh.state is not ItemState.UPLOADED:
             return
         try:
-            uploader.retrying(fresh)(
-                lambda: applier.finish(fresh, meta, album_ids, sent_with_upload=False)
-            )
+            uploader.retrying(fresh)(lambda: applier.finish(fresh, meta, album_ids))
         except SyncdError as exc:
             if exc.stops_run:
                 raise

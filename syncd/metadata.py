@@ -1,9 +1,11 @@
 """Executes metadata actions: resolve album titles to ids, bring an uploaded item in line.
 
 A direct upload or upload token already carries title, description, tags,
-albums and publish flag, so most items go from `uploaded` to `synced` with no
-request at all. An item found by its identity marker (an earlier attempt that
-landed) gets one `photo/update`, because its metadata may predate a sidecar edit.
+albums and publish flag, so most items go straight from `uploading` to `synced`
+(see upload/core.py). A row reaches `uploaded` only when something is left: a
+second album (photo/upload takes one), or an item found by its identity marker
+(an earlier attempt that landed, its metadata maybe older than a sidecar edit).
+Those get one `photo/update` here.
 """
 
 from __future__ import annotations
@@ -89,21 +91,18 @@ class MetadataApplier:
         row: FileRow,
         meta: Metadata,
         album_ids: dict[str, str],
-        *,
-        sent_with_upload: bool,
     ) -> ItemState:
-        """`uploaded` -> `synced`, applying metadata that the upload did not carry."""
+        """`uploaded` -> `synced`: one photo/update with all the desired metadata."""
         assert row.photo_id and row.sha256
-        if not sent_with_upload:
-            fields = upload_fields(meta, row.sha256, album_ids)
-            fields["published_p"] = fields.pop("publish")
-            self.client.photo_update(row.photo_id, **fields)
+        fields = upload_fields(meta, row.sha256, album_ids)
+        fields["published_p"] = fields.pop("publish")
+        self.client.photo_update(row.photo_id, **fields)
         digest = meta.digest()
         self.journal.transition(
             row.path,
             ItemState.UPLOADED,
             ItemState.SYNCED,
-            detail="metadata applied" if not sent_with_upload else "metadata sent with upload",
+            detail="metadata applied",
             applied_digest=digest,
             desired_digest=digest,
         )
