@@ -173,6 +173,10 @@ class Uploader:
 
     # --- the remote side's truth ------------------------------------------
 
+    def guard(self, row: FileRow) -> TransferGuard:
+        """A transfer guard for one attempt (or one chunk) of `row`."""
+        return TransferGuard(row, stop=self.stop, throttle=self.throttle, progress=self.progress)
+
     def find_landed(self, sha256: str, *, path: str | None = None) -> RemoteItem | None:
         """Ask the site whether an item with this identity marker exists.
 

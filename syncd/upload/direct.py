@@ -10,7 +10,7 @@ from syncd.errors import SyncdError
 from syncd.journal import FileRow
 from syncd.model import Metadata, RemoteItem, UploadMode
 from syncd.plan.upload import upload_carries_all, upload_fields
-from syncd.upload.core import Outcome, TransferGuard, Uploader, may_have_landed
+from syncd.upload.core import Outcome, Uploader, may_have_landed
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def upload_direct(
     """
     assert row.sha256, f"{row.path}: claimed without a hash"
     sha256 = row.sha256
-    guard = TransferGuard(row, stop=up.stop, throttle=up.throttle, progress=up.progress)
+    guard = up.guard(row)
     fields = upload_fields(meta, sha256, album_ids, single_album=True)
     # attempts counts claims; >1 means an earlier claim's attempt may have landed.
     check_first = row.attempts > 1

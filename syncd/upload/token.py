@@ -35,7 +35,7 @@ from syncd.plan.upload import (
     token_valid_minutes,
     upload_fields,
 )
-from syncd.upload.core import Outcome, TransferGuard, Uploader, may_have_landed
+from syncd.upload.core import Outcome, Uploader, may_have_landed
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class TokenUpload:
     def execute(self) -> Outcome:
         """Upload the row; each network step retries itself. Returns where it left the row."""
         up = self.up
-        outer = TransferGuard(self.row, stop=up.stop, throttle=up.throttle, progress=up.progress)
+        outer = up.guard(self.row)
         outcome = up.run_attempts(self.row, self.run, outer, self.meta, retry=False)
         if outcome.state in (ItemState.UPLOADED, ItemState.SYNCED):
             self.journal.drop_session(self.row.path)
@@ -241,7 +241,7 @@ class TokenUpload:
             self.redeem_whole(session)
 
     def redeem_whole(self, session: ChunkSession) -> None:
-        guard = self._guard()
+        guard = self.up.guard(self.row)
         client = self.up.client
         state = {"maybe_landed": False}
 
@@ -281,10 +281,6 @@ class TokenUpload:
         self._retry(attempt)
 
     # --- chunks -----------------------------------------------------------------
-
-    def _guard(self) -> TransferGuard:
-        up = self.up
-        return TransferGuard(self.row, stop=up.stop, throttle=up.throttle, progress=up.progress)
 
     def _params(self, session: ChunkSession, chunk: Chunk) -> dict[str, str]:
         return resumable_params(
@@ -333,7 +329,7 @@ class TokenUpload:
         return [c for c in todo if c.number not in stored]
 
     def send_chunk(self, client: Client, session: ChunkSession, chunk: Chunk) -> None:
-        guard = self._guard()
+        guard = self.up.guard(self.row)
         params = self._params(session, chunk)
 
         def attempt() -> None:
