@@ -283,11 +283,7 @@ class Run:
         self._changed.set()
 
     def _counts(self, roots: list[str]) -> dict[ItemState, int]:
-        counts: dict[ItemState, int] = dict.fromkeys(ItemState, 0)
-        for root in roots:
-            for state, n in self.journal.counts(root).items():
-                counts[state] = counts.get(state, 0) + n
-        return counts
+        return self.journal.counts(roots=roots)
 
     def plan_lines(self, roots: list[str], options: PushOptions) -> list[str]:
         lines = []

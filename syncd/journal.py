@@ -1067,9 +1067,15 @@ class Journal:
             return " AND 0", ()
         return " AND (" + " OR ".join(f"({p})" for p in parts) + ")", tuple(params)
 
-    def counts(self, root: str | None = None) -> dict[ItemState, int]:
-        """Rows per state (every state present, zero when none)."""
+    def counts(
+        self, root: str | None = None, *, roots: Sequence[str] | None = None
+    ) -> dict[ItemState, int]:
+        """Rows per state (every state present, zero when none), under `root` or any of
+        `roots` (a row under two nested roots counts once)."""
         clause, params = self._root_clause(root)
+        if roots is not None:
+            more, more_params = self._roots_clause(roots)
+            clause, params = clause + more, (*params, *more_params)
         found = self._read(
             f"SELECT state, COUNT(*) FROM files WHERE 1{clause} GROUP BY state", params
         )

@@ -428,3 +428,10 @@ def test_other_hosts_claim_lapses_with_its_lease(journal: Journal, clock: FakeCl
     assert journal.recover_abandoned(is_owner_alive=lambda owner: True) == []
     clock.advance(61)
     assert journal.recover_abandoned(is_owner_alive=lambda owner: True) == ["/r/a.mp4"]
+
+
+def test_counts_under_nested_roots_count_each_row_once(journal: Journal) -> None:
+    add_ready(journal, "/r/a/x.mp4")
+    add_ready(journal, "/r/b.mp4", sha="cd" * 32)
+    assert journal.counts(roots=["/r", "/r/a"])[S.READY] == 2
+    assert journal.counts(roots=["/r/a"])[S.READY] == 1
