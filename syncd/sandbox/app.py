@@ -273,7 +273,8 @@ class SandboxApp:
     ) -> tuple[list[tuple[str, str]], dict[str, multipart.UploadedFile]]:
         try:
             boundary = multipart.boundary_from(h.headers.get("Content-Type") or "")
-            raw_fields, files = multipart.parse(body.read, boundary, self.state.tmp_dir, sink_for)
+            tmp_dir = self.state.tmp_dir
+            raw_fields, files = multipart.parse(body.readinto, boundary, tmp_dir, sink_for)
         except multipart.MultipartError as exc:
             raise ApiError("invalid_input", str(exc)) from None
         fields: list[tuple[str, str]] = []

@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 # Idle keep-alive connections are closed after this many seconds without a request.
 IDLE_TIMEOUT = 120.0
@@ -22,7 +22,7 @@ MAX_CHUNK_LINE = 1024
 
 
 # The request's socket file: BaseHTTPRequestHandler.rfile (a BufferedReader).
-Readable = BinaryIO | io.BufferedIOBase
+Readable = io.BufferedIOBase
 
 
 class BodyError(ValueError):
@@ -62,24 +62,39 @@ class BodyReader:
 
     def read(self, n: int) -> bytes:
         """Up to n bytes (fewer only at a chunk boundary or the end); b"" at the end."""
-        if self._done:
+        if not self._before_read():
             return b""
+        data = self._rfile.read(min(n, self._remaining))
+        self._after_read(len(data))
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        """read() into the caller's buffer (no new bytes object per block); 0 at the end."""
+        if not self._before_read():
+            return 0
+        n = self._rfile.readinto(view[: min(len(view), self._remaining)]) or 0
+        self._after_read(n)
+        return n
+
+    def _before_read(self) -> bool:
+        """False at the end of the body; moves to the next chunk of a chunked body."""
+        if self._done:
+            return False
         if self._chunked and self._remaining == 0:
             self._next_chunk()
-            if self._done:
-                return b""
-        data = self._rfile.read(min(n, self._remaining))
-        if not data:
+        return not self._done
+
+    def _after_read(self, n: int) -> None:
+        if not n:
             raise BodyError("connection closed inside the request body")
-        self._remaining -= len(data)
-        self.received += len(data)
+        self._remaining -= n
+        self.received += n
         if self._remaining == 0:
             if self._chunked:
                 if self._rfile.read(2) != b"\r\n":
                     raise BodyError("chunked body: chunk not followed by CRLF")
             else:
                 self._done = True
-        return data
 
     def _next_chunk(self) -> None:
         line = self._rfile.readline(MAX_CHUNK_LINE)
