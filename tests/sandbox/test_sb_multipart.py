@@ -93,3 +93,21 @@ def test_upload_with_chunked_transfer_encoding(sandbox: Sandbox) -> None:
     [item] = sandbox.items()
     assert (item["title"], item["size"]) == ("streamed", len(FILE))
     assert item["sha256"] == hashlib.sha256(FILE).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("disposition", "filename"),
+    [
+        (b'form-data; name="file"; filename="plain.mp4"', "plain.mp4"),
+        (b'form-data; name="file"; filename="say \\"hi\\".mp4"', 'say "hi".mp4'),
+        (b'form-data; name="file"; filename="back\\\\slash.mp4"', "back\\slash.mp4"),
+        (b"form-data; name=file; filename=bare.mp4", "bare.mp4"),
+    ],
+)
+def test_file_names_unquoted(tmp_path: Path, disposition: bytes, filename: str) -> None:
+    data = (
+        b"--" + BOUNDARY + b"\r\nContent-Disposition: " + disposition + b"\r\n\r\n"
+        b"bytes\r\n--" + BOUNDARY + b"--\r\n"
+    )
+    _, files = multipart.parse(reader(data, 1 << 20), BOUNDARY, tmp_path)
+    assert files["file"].filename == filename
