@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import requests
+from requests.structures import CaseInsensitiveDict
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from syncd.api import envelope
@@ -169,15 +170,16 @@ class Client:
         started = time.monotonic()
         kwargs.setdefault("params", NO_QUERY)
         try:
-            response = self.session.request(
-                http_method,
-                self.url(method),
-                auth=self._signer if signed else None,
-                timeout=self.timeout,
-                # requests streams any object with read(); its stubs only know file types.
-                data=cast(Any, body) if body is not None else kwargs.pop("data", None),
-                **kwargs,
-            )
+            if body is not None:
+                response = self._send_body(http_method, method, body, signed, kwargs)
+            else:
+                response = self.session.request(
+                    http_method,
+                    self.url(method),
+                    auth=self._signer if signed else None,
+                    timeout=self.timeout,
+                    **kwargs,
+                )
         except requests.RequestException as exc:
             sent_all = body is None or body.sent >= body.total
             error = translate(exc, self.site.domain, method, sent_all)
@@ -194,6 +196,49 @@ class Client:
             response.status_code,
             time.monotonic() - started,
         )
+        return response
+
+    def _send_body(
+        self,
+        http_method: str,
+        method: str,
+        body: MultipartBody,
+        signed: bool,
+        options: dict[str, Any],
+    ) -> requests.Response:
+        """An upload, prepared here and handed straight to the session's adapter.
+
+        Session.request would add merging of session and environment settings, cookie jars,
+        hooks and redirect handling: none of it applies to an upload (never redirected, no
+        cookies, proxies resolved once in make_session), and together it was about a sixth
+        of a small upload's CPU. Errors are the same requests exceptions either way.
+        """
+        if options.pop("allow_redirects", False):
+            raise ValueError("uploads never follow redirects")
+        headers = CaseInsensitiveDict(self.session.headers)
+        headers.update(options.pop("headers", None) or {})
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=http_method,
+            url=self.url(method),
+            headers=headers,
+            # requests streams any object with read(); its stubs only know file types.
+            data=cast(Any, body),
+            params=options.pop("params", NO_QUERY),
+            auth=self._signer if signed else None,
+        )
+        if options:
+            raise TypeError(f"unexpected upload options: {sorted(options)}")
+        assert prepared.url is not None
+        response = self.session.get_adapter(prepared.url).send(
+            prepared,
+            stream=False,
+            timeout=self.timeout,
+            verify=self.session.verify,
+            cert=self.session.cert,
+            proxies=self.session.proxies,
+        )
+        response.content  # noqa: B018 - read the answer now, as Session.send does
         return response
 
     def _envelope(self, response: requests.Response, method: str) -> dict[str, Any]:
