@@ -134,7 +134,7 @@ class RichProgress:
             self.note(f"{outcome} {path}" + (f": {detail}" if detail else ""))
 
     def note(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        _verbatim(self.console, text)
 
 
 def human_bytes(n: float) -> str:
@@ -176,6 +176,11 @@ def landed_this_run(report: RunReport) -> int:
     return max(0, report.counts.get(ItemState.SYNCED, 0) - report.synced_before)
 
 
+def _verbatim(console: Console, text: str) -> None:
+    """A line that holds paths and messages: printed as is, no markup or highlighting."""
+    console.print(text, markup=False, highlight=False)
+
+
 def render_report(console: Console, report: RunReport) -> None:
     """The summary table after a push, then every file that did not land, with why."""
     from rich.table import Table
@@ -185,7 +190,7 @@ def render_report(console: Console, report: RunReport) -> None:
         if not report.plans:
             console.print("  nothing to upload")
         for line in report.plans:
-            console.print("  " + line, markup=False, highlight=False)
+            _verbatim(console, "  " + line)
     table = Table(title="syncd push", show_edge=False)
     table.add_column("state")
     table.add_column("files", justify="right")
@@ -199,30 +204,16 @@ def render_report(console: Console, report: RunReport) -> None:
             f" {report.synced_before} already synced before it"
         )
     for row in report.failed:
-        console.print(
-            f"FAILED {printable(row.path)}: {row.error_message or row.error_code}",
-            markup=False,
-            highlight=False,
-        )
+        _verbatim(console, f"FAILED {printable(row.path)}: {row.error_message or row.error_code}")
     for row in report.waiting:
         why = row.error_message or "not finished"
-        console.print(
-            f"NOT LANDED ({row.state.value}) {printable(row.path)}: {why}",
-            markup=False,
-            highlight=False,
-        )
+        _verbatim(console, f"NOT LANDED ({row.state.value}) {printable(row.path)}: {why}")
     for row in report.skipped:
-        console.print(
-            f"SKIPPED {printable(row.path)}: {row.error_message or row.error_code}",
-            markup=False,
-            highlight=False,
-        )
+        _verbatim(console, f"SKIPPED {printable(row.path)}: {row.error_message or row.error_code}")
     for problem in report.problems:
-        console.print(
-            f"PROBLEM {printable(problem.path)}: {problem.message}", markup=False, highlight=False
-        )
+        _verbatim(console, f"PROBLEM {printable(problem.path)}: {problem.message}")
     if report.stopped_by:
-        console.print(f"STOPPED: {report.stopped_by}", markup=False, highlight=False)
+        _verbatim(console, f"STOPPED: {report.stopped_by}")
     if report.interrupted:
         console.print("interrupted: the journal is consistent; run the same command to continue")
 
@@ -240,7 +231,7 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
         assert info is None or isinstance(info, dict)
         for key, value in (info or {}).items():
             if value is not None:
-                console.print(f"{key:>16}: {value}", markup=False, highlight=False)
+                _verbatim(console, f"{key:>16}: {value}")
         chunked = data.get("chunked")
         if isinstance(chunked, dict):
             console.print(
@@ -250,11 +241,10 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             )
         console.print("history:")
         for event in data.get("events", []):
-            console.print(
+            _verbatim(
+                console,
                 f"  {event['at']}  {event['from'] or '-'} -> {event['to'] or '-'}"
                 f"  {event['detail']}",
-                markup=False,
-                highlight=False,
             )
         return
     table = Table(title="syncd journal", show_edge=False)
@@ -271,11 +261,10 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             extra = (
                 f" (next attempt {row['next_attempt_at']})" if row.get("next_attempt_at") else ""
             )
-            console.print(f"{label} {row['path']}: {why}{extra}", markup=False, highlight=False)
+            _verbatim(console, f"{label} {row['path']}: {why}{extra}")
     for s in data.get("chunked_in_progress", []):
-        console.print(
+        _verbatim(
+            console,
             f"CHUNKED {s['path']}: {s['chunks_done']}/{s['chunks_total']} chunks,"
             f" token valid until {s['token_valid_until']}",
-            markup=False,
-            highlight=False,
         )

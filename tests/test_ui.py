@@ -1,0 +1,66 @@
+"""Summaries print paths and messages as they are: brackets in a file name are not markup."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from syncd.daemon import RunReport
+from syncd.journal import FileRow
+from syncd.model import ItemState
+from syncd.ui import render_report, render_status
+
+ODD = "/archive/[red]clip[/red] [b].mp4"
+
+
+def _row(state: ItemState, message: str) -> FileRow:
+    return FileRow(
+        path=ODD,
+        root="/archive",
+        size=1,
+        mtime_ns=0,
+        inode=1,
+        sha256=None,
+        state=state,
+        photo_id=None,
+        attempts=1,
+        error_code="e",
+        error_message=message,
+        next_attempt_at=None,
+        lease_owner=None,
+        lease_until=None,
+        stable_since=None,
+        duplicate_of=None,
+        desired_digest=None,
+        applied_digest=None,
+        upload_mode=None,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=200, force_terminal=False), out
+
+
+def test_report_lines_keep_brackets() -> None:
+    console, out = _console()
+    report = RunReport(
+        failed=[_row(ItemState.FAILED, "refused [x]")],
+        waiting=[_row(ItemState.RETRY, "later [y]")],
+        skipped=[_row(ItemState.SKIPPED, "empty [z]")],
+    )
+    render_report(console, report)
+    text = out.getvalue()
+    assert f"FAILED {ODD}: refused [x]" in text
+    assert f"NOT LANDED (retry) {ODD}: later [y]" in text
+    assert f"SKIPPED {ODD}: empty [z]" in text
+
+
+def test_status_lines_keep_brackets() -> None:
+    console, out = _console()
+    row = {"path": ODD, "error_message": "refused [x]", "error_code": "e"}
+    render_status(console, {"counts": {"failed": 1}, "failed": [row], "parked": []})
+    assert f"FAILED {ODD}: refused [x]" in out.getvalue()
