@@ -274,7 +274,9 @@ class SandboxApp:
         try:
             boundary = multipart.boundary_from(h.headers.get("Content-Type") or "")
             tmp_dir = self.state.tmp_dir
-            raw_fields, files = multipart.parse(body.readinto, boundary, tmp_dir, sink_for)
+            raw_fields, files = multipart.parse(
+                body.readinto, boundary, tmp_dir, sink_for, body.remaining_hint
+            )
         except multipart.MultipartError as exc:
             raise ApiError("invalid_input", str(exc)) from None
         fields: list[tuple[str, str]] = []

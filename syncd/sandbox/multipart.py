@@ -124,9 +124,10 @@ def parse(
     boundary: bytes,
     tmp_dir: Path,
     sink_for: SinkFor | None = None,
+    body_size: int | None = None,
 ) -> tuple[list[tuple[str, bytes]], dict[str, UploadedFile]]:
     """Parse a whole multipart body from `readinto(view)` (0 at the end); returns raw fields
-    and files on disk.
+    and files on disk. `body_size`, when known (Content-Length), sizes the read buffer.
 
     `sink_for` may route a file part elsewhere than a temporary file (a chunk straight into
     its upload's file). On error, files written so far are discarded and MultipartError is
@@ -135,7 +136,7 @@ def parse(
     fields: list[tuple[str, bytes]] = []
     files: dict[str, UploadedFile] = {}
     try:
-        _parse_into(readinto, boundary, tmp_dir, fields, files, sink_for)
+        _parse_into(readinto, boundary, tmp_dir, fields, files, sink_for, body_size)
     except BaseException:
         for f in files.values():
             f.discard()
@@ -150,6 +151,7 @@ def _parse_into(
     fields: list[tuple[str, bytes]],
     files: dict[str, UploadedFile],
     sink_for: SinkFor | None,
+    body_size: int | None,
 ) -> None:
     delim = b"\r\n--" + boundary
     keep = len(delim) + 1
@@ -157,7 +159,12 @@ def _parse_into(
     # by moving `pos`, and each read goes in behind the few bytes carried over: no
     # allocation or copy of a block per read, none per part (a chunk request's first block
     # holds a dozen fields), which is most of the sandbox's cost per request.
-    buf = bytearray(BLOCK_SIZE + MAX_CARRY_BYTES)
+    # A body known to fit whole needs no more than itself (+2 for that CRLF, +1 so the read
+    # that finds the end has room): a small form does not zero a megabyte.
+    capacity = BLOCK_SIZE + MAX_CARRY_BYTES
+    if body_size is not None and body_size < BLOCK_SIZE:
+        capacity = body_size + 3
+    buf = bytearray(capacity)
     view = memoryview(buf)
     view[:2] = b"\r\n"  # lets the first boundary match the same delimiter as the others
     pos, end = 0, 2

@@ -41,9 +41,12 @@ FILE = (b"x" * 1000 + b"\r\n--b0undar" + b"\r\n-" + b"--b0undary" + bytes(range(
 FIELDS = [(f"f{i}", f"value {i}".encode()) for i in range(12)] + [("empty", b"")]
 
 
+@pytest.mark.parametrize("sized", [False, True], ids=["length-unknown", "content-length"])
 @pytest.mark.parametrize("step", [1, 3, 7, 64, 4099, 1 << 20])
-def test_fields_and_file_survive_any_read_size(tmp_path: Path, step: int) -> None:
-    fields, files = multipart.parse(reader(body(FIELDS, FILE), step), BOUNDARY, tmp_path)
+def test_fields_and_file_survive_any_read_size(tmp_path: Path, step: int, sized: bool) -> None:
+    data = body(FIELDS, FILE)
+    size = len(data) if sized else None  # a known size gets a buffer just that large
+    fields, files = multipart.parse(reader(data, step), BOUNDARY, tmp_path, body_size=size)
     assert fields == FIELDS
     f = files["file"]
     assert f.filename == "a.mp4"
@@ -72,8 +75,9 @@ def test_fields_after_a_large_read_ahead(tmp_path: Path, monkeypatch: pytest.Mon
 )
 def test_broken_bodies_are_refused(tmp_path: Path, data: bytes, problem: str) -> None:
     for step in (1, 1 << 20):
-        with pytest.raises(multipart.MultipartError, match=problem):
-            multipart.parse(reader(data, step), BOUNDARY, tmp_path)
+        for size in (None, len(data)):
+            with pytest.raises(multipart.MultipartError, match=problem):
+                multipart.parse(reader(data, step), BOUNDARY, tmp_path, body_size=size)
     assert list(tmp_path.iterdir()) == []  # a half-written file part is removed
 
 
