@@ -23,7 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from syncd.api import envelope
 from syncd.api.body import FileSlice, MultipartBody
 from syncd.api.pages import MAX_PAGE_SIZE, Page, iter_pages
-from syncd.api.session import make_session, make_signer
+from syncd.api.session import make_session, make_signer, make_upload_signer
 from syncd.api.transport import check_status, parse_http_date, parse_retry_after, translate
 from syncd.config import SiteConfig
 from syncd.errors import ProtocolError, RateLimited, SyncdError
@@ -136,6 +136,7 @@ class Client:
         self.timeout = (connect_timeout, read_timeout)
         self.session = make_session(site.base_url)
         self._signer = make_signer(site)
+        self._upload_signer = make_upload_signer(site, self._signer)
         self.last_server_date: float | None = None  # HTTP Date of the last answer (clock skew)
         self.last_local_date: float | None = None  # our clock when that answer arrived
         self.last_permission_level: str | None = None
@@ -225,7 +226,7 @@ class Client:
             # requests streams any object with read(); its stubs only know file types.
             data=cast(Any, body),
             params=NO_QUERY,
-            auth=self._signer if signed else None,
+            auth=self._upload_signer if signed else None,
         )
         assert prepared.url is not None
         response = self.session.get_adapter(prepared.url).send(
