@@ -2,7 +2,9 @@
 
 `push` is a burst: it scans the given roots, waits for unstable files to
 settle, works until every file under the roots is synced, failed or parked
-beyond the push's patience, then returns a report. (`watch` will run the
+beyond the push's patience, then returns a report. Workers start before the
+first scan and take each file the moment the scan has hashed it, so uploads
+go on while the rest of the tree is still being read. (`watch` will run the
 same workers forever, fed by watchdog.) Workers meet only in the journal:
 each claims a row under a lease, does the work, writes the result back.
 """
@@ -44,6 +46,8 @@ PUSH_RETRY_PATIENCE = 300.0
 # A file re-queued by a worker (it changed while being sent) is looked at
 # again after this long, so a file that keeps changing does not spin the scanner.
 MIN_RESCAN_SECONDS = 1.0
+# Files the scan readies are told to the progress display at most this often.
+ANNOUNCE_EVERY_SECONDS = 0.5
 
 
 @dataclass
@@ -67,9 +71,14 @@ class RunReport:
     dry_run: bool = False
     stopped_by: SyncdError | None = None
     interrupted: bool = False
-    synced_before: int = 0  # files under the roots already synced when the run began
+    synced_by_run: int = 0  # files this run's workers (or its metadata catch-up) synced
     skipped: list[FileRow] = field(default_factory=list)  # skipped by this run, with why
     started_at: float = 0.0
+
+    @property
+    def synced_before(self) -> int:
+        """Files under the roots that were synced without this run's help."""
+        return max(0, self.counts.get(ItemState.SYNCED, 0) - self.synced_by_run)
 
     @property
     def all_landed(self) -> bool:
@@ -104,6 +113,17 @@ class Run:
         self._changed = threading.Event()  # a worker finished a file
         self._requeued = threading.Event()  # a worker sent a file back to `pending`
         self._workers_gone = threading.Event()
+        # Idle workers sleep on this; the scan wakes them when a file becomes ready.
+        # Only the main thread bumps the generation; workers compare it (see _wait_for_work).
+        self._work_ready = threading.Condition()
+        self._ready_generation = 0
+        self._idle_workers = 0
+        self._unannounced = (0, 0)  # ready files (count, bytes) not yet told to progress
+        self._announced_at = 0.0
+        self._synced_by_run = 0
+        # While the first scan runs, workers take only files it has just hashed: a row an
+        # earlier run left `ready` may be gone or changed, and the scan settles that first.
+        self._claim_since: float | None = None
         self.meter = RateMeter()
         self.albums = AlbumResolver(journal)
         self._lock = threading.Lock()
@@ -139,9 +159,8 @@ class Run:
         report = RunReport(started_at=self.clock.time())
         for path in self.journal.recover_abandoned(is_owner_alive=owner_is_alive):
             self.progress.note(f"recovered interrupted upload: {printable(path)}")
-        pending_until = self._scan(options, report)
-        report.synced_before = self._counts(roots)[ItemState.SYNCED]
         if options.dry_run:
+            self._scan(options, report)
             report.dry_run = True
             report.plans = self.plan_lines(roots, options)
             report.counts = self._counts(roots)
@@ -156,7 +175,6 @@ class Run:
             return self._final(report, roots)
         finally:
             client.close()
-        self._announce_work(roots)
         upload_cfg = self.config.upload
         throttle = Throttle(options.bwlimit or upload_cfg.bwlimit, self.clock)
         gate = RateGate(self.clock)
@@ -171,9 +189,15 @@ class Run:
             for i in range(options.concurrency or upload_cfg.concurrency)
         ]
         renewer = threading.Thread(target=self._renew_leases, name="syncd-lease", daemon=True)
+        self._claim_since = report.started_at
         for t in [*workers, renewer]:
             t.start()
         try:
+            # Workers take files as the scan readies them (see _file_ready).
+            pending_until = self._scan(options, report)
+            self._announce_work(roots)  # what earlier runs left ready or parked
+            self._claim_since = None  # the scan has seen those: now they may go too
+            self._wake_workers()
             # The main thread decides when the burst is over; workers only work.
             next_look = 0.0
             stuck = False  # pending rows no scan can settle
@@ -203,6 +227,7 @@ class Run:
                 self._changed.wait(IDLE_POLL_SECONDS)
         finally:
             done.set()
+            self._wake_workers()
             for t in workers:
                 while t.is_alive():
                     t.join(timeout=0.5)
@@ -216,6 +241,7 @@ class Run:
 
     def _final(self, report: RunReport, roots: list[str]) -> RunReport:
         """Fill in what the journal says now: counts, failures, what did not land."""
+        report.synced_by_run = self._synced_by_run
         report.counts = self._counts(roots)
         report.failed = self.journal.rows_in([ItemState.FAILED], roots=roots)
         report.waiting = self.journal.rows_in(
@@ -245,13 +271,55 @@ class Run:
             self.config.scan,
             clock=self.clock,
             no_wait=options.no_wait,
+            on_ready=None if options.dry_run else self._file_ready,  # a dry run queues nothing
+            should_stop=self.stop.is_set,
         )
+        self._flush_announcements()
         seen = {(p.path, p.message) for p in report.problems}
         report.problems.extend(p for p in result.problems if (p.path, p.message) not in seen)
         if result.pending_until is None:
             return None
         # Never spin: a file re-queued by a worker is looked at again soon, not at once.
         return max(result.pending_until, self.clock.time() + MIN_RESCAN_SECONDS)
+
+    def _file_ready(self, path: str, size: int) -> None:
+        """The scan readied a file: wake a worker for it if one is idle (waking busy ones
+        costs a thread switch per file); tell the progress display in batches (a line per
+        file would flood the plain output)."""
+        self._ready_generation += 1  # before reading _idle_workers: see _wait_for_work
+        if self._idle_workers:
+            self._wake_workers()
+        self._announced.add(path)
+        files, nbytes = self._unannounced
+        self._unannounced = (files + 1, nbytes + size)
+        if self.clock.time() - self._announced_at >= ANNOUNCE_EVERY_SECONDS:
+            self._flush_announcements()
+
+    def _flush_announcements(self) -> None:
+        files, nbytes = self._unannounced
+        self._unannounced = (0, 0)
+        self._announced_at = self.clock.time()
+        if files:
+            self.progress.add_work(files, nbytes)
+
+    def _wake_workers(self) -> None:
+        with self._work_ready:
+            self._ready_generation += 1
+            self._work_ready.notify_all()
+
+    def _wait_for_work(self, seen_generation: int, done: threading.Event) -> bool:
+        """Sleep until the scan readies a file, the poll interval passes (retry times come
+        due), or the run is over; True when it is over.
+
+        Counted idle before the generation is compared: a file readied after that compare
+        finds the count raised and wakes us; one readied before it is seen by the compare.
+        """
+        with self._work_ready:
+            self._idle_workers += 1
+            if not done.is_set() and self._ready_generation == seen_generation:
+                self._work_ready.wait(IDLE_POLL_SECONDS)
+            self._idle_workers -= 1
+        return done.is_set()
 
     def _announce_work(self, roots: list[str]) -> None:
         """Tell the progress display about files that became ready since last time."""
@@ -270,11 +338,16 @@ class Run:
                 album_ids = self.albums.resolve(client, meta.albums)
                 # `uploaded` means something was not carried by the upload (a
                 # second album, an earlier copy found on the site): apply it all.
-                applier.finish(row, meta, album_ids)
+                self._count_synced(applier.finish(row, meta, album_ids))
             except SyncdError as exc:
                 if exc.stops_run:
                     raise
                 log.warning("%s: metadata not applied yet: %s", printable(row.path), exc)
+
+    def _count_synced(self, state: ItemState) -> None:
+        if state is ItemState.SYNCED:
+            with self._lock:
+                self._synced_by_run += 1
 
     def request_stop(self) -> None:
         """First signal: stop claiming, abandon transfers at the next block, keep the journal."""
@@ -344,9 +417,12 @@ class Run:
         applier = MetadataApplier(self.journal, client, owner=self.owner, progress=self.progress)
         try:
             while not self.stop.is_set():
-                row = self.journal.claim(self.owner, LEASE_SECONDS, roots=roots)
+                generation = self._ready_generation
+                row = self.journal.claim(
+                    self.owner, LEASE_SECONDS, roots=roots, ready_since=self._claim_since
+                )
                 if row is None:
-                    if done.wait(IDLE_POLL_SECONDS):
+                    if self._wait_for_work(generation, done):
                         return
                     continue
                 with self._lock:
@@ -393,13 +469,16 @@ class Run:
             outcome = uploader.settle(row, exc)
         if outcome.state is ItemState.PENDING:
             self._requeued.set()
+        self._count_synced(outcome.state)
         if outcome.state is not ItemState.UPLOADED:
             return
         fresh = self.journal.get(row.path)
         if fresh is None or fresh.state is not ItemState.UPLOADED:
             return
         try:
-            uploader.retrying(fresh)(lambda: applier.finish(fresh, meta, album_ids))
+            self._count_synced(
+                uploader.retrying(fresh)(lambda: applier.finish(fresh, meta, album_ids))
+            )
         except SyncdError as exc:
             if exc.stops_run:
                 raise

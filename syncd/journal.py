@@ -23,6 +23,7 @@ strings) round-trip exactly and prefix/range queries compare bytes. Use
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sqlite3
@@ -770,9 +771,16 @@ class Journal:
     # --- worker side -------------------------------------------------------------
 
     def claim(
-        self, owner: str, lease_seconds: float, *, roots: Sequence[str] | None = None
+        self,
+        owner: str,
+        lease_seconds: float,
+        *,
+        roots: Sequence[str] | None = None,
+        ready_since: float | None = None,
     ) -> FileRow | None:
         """Take one row to upload: `ready`, or `retry` that is due; oldest first.
+        With `ready_since`, only `ready` rows updated at or after it (what a scan running
+        now has just checked and hashed); nothing older and no retries.
 
         Sets state=uploading, the lease, and attempts += 1 (returned row has
         the new count). attempts > 1 tells the uploader an earlier attempt may
@@ -783,19 +791,21 @@ class Journal:
             clause, params = self._roots_clause(roots)
             # Due retries first (they are few and have waited), then ready rows,
             # oldest first; each query walks an index and stops at the first hit.
-            found = (
-                conn.execute(
+            found = None
+            if ready_since is None:
+                found = conn.execute(
                     "SELECT path, state, attempts FROM files INDEXED BY files_state_due"
                     f" WHERE state = ? AND next_attempt_at <= ?{clause}"
                     " ORDER BY next_attempt_at LIMIT 1",
                     (str(ItemState.RETRY), now, *params),
                 ).fetchone()
-                or conn.execute(
+            if found is None:
+                oldest = -math.inf if ready_since is None else ready_since
+                found = conn.execute(
                     "SELECT path, state, attempts FROM files INDEXED BY files_state_updated"
-                    f" WHERE state = ?{clause} ORDER BY updated_at LIMIT 1",
-                    (str(ItemState.READY), *params),
+                    f" WHERE state = ? AND updated_at >= ?{clause} ORDER BY updated_at LIMIT 1",
+                    (str(ItemState.READY), oldest, *params),
                 ).fetchone()
-            )
             if found is None:
                 return None
             raw_path, state, attempts = found

@@ -6,7 +6,8 @@ One pass of `scan()` per root:
    cost one stat and nothing else (no write, no hash);
 3. new and changed files go to `observe_batch` in one transaction;
 4. pending files that are stable get hashed and promoted to `ready` (or
-   `skipped` as a duplicate / an empty file);
+   `skipped` as a duplicate / an empty file); `on_ready` hears of each ready
+   file at once, so a caller can upload while the scan goes on;
 5. rows under the root whose file is gone, and that never reached the site,
    are removed with `mark_vanished`.
 
@@ -79,6 +80,11 @@ JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 JUNK_DIRS = frozenset({"@eadir", "#recycle", "#snapshot", "$recycle.bin", "lost+found"})
 
 HashFile = Callable[[str], str]
+# Told about each file the moment it becomes `ready` (path, size), so uploads can start
+# while the scan goes on.
+OnReady = Callable[[str, int], None]
+# Asked between files; True ends the scan early (a stopping run need not hash the rest).
+ShouldStop = Callable[[], bool]
 
 
 class NotRegularFile(OSError):
@@ -242,19 +248,40 @@ def scan(
     clock: Clock,
     no_wait: bool = False,
     hash_file: HashFile = sha256_file,
+    on_ready: OnReady | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> ScanReport:
-    """Scan every root once; see the module docstring. Never raises for one bad file."""
+    """Scan every root once; see the module docstring. Never raises for one bad file.
+    Stopped early by `should_stop`, the files not looked at yet stay as they were."""
     report = ScanReport()
     filt = _Filter(cfg)
+    hooks = _Hooks(hash_file, on_ready or _ignore_ready, should_stop or _never)
     for root_path in roots:
+        if hooks.should_stop():
+            break
         root = os.path.abspath(os.fsdecode(root_path))
         if not os.path.isdir(root):
             report.problem(root, "root is not a directory (missing or unmounted?)")
             continue  # and nothing under it counts as vanished
-        _scan_root(
-            root, journal, cfg, filt, report, clock=clock, no_wait=no_wait, hash_file=hash_file
-        )
+        _scan_root(root, journal, cfg, filt, report, clock=clock, no_wait=no_wait, hooks=hooks)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Hooks:
+    """What the caller plugs into a scan: how to hash, whom to tell, when to stop."""
+
+    hash_file: HashFile
+    on_ready: OnReady
+    should_stop: ShouldStop
+
+
+def _ignore_ready(path: str, size: int) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
 
 
 def _scan_root(
@@ -266,7 +293,7 @@ def _scan_root(
     *,
     clock: Clock,
     no_wait: bool,
-    hash_file: HashFile,
+    hooks: _Hooks,
 ) -> None:
     known = journal.rows_under(root)
     try:
@@ -297,7 +324,9 @@ def _scan_root(
 
     now = clock.time()
     for local, since in candidates:
-        _promote(local, now if since < 0 else since, journal, cfg, report, now, no_wait, hash_file)
+        if hooks.should_stop():
+            return  # and no vanished-row cleanup either: the rest waits for the next scan
+        _promote(local, now if since < 0 else since, journal, cfg, report, now, no_wait, hooks)
 
     for path, row in known.items():
         if path in walk.files or row.state not in VANISHABLE:
@@ -323,7 +352,7 @@ def _promote(
     report: ScanReport,
     now: float,
     no_wait: bool,
-    hash_file: HashFile,
+    hooks: _Hooks,
 ) -> None:
     """Hash a pending file that is stable and move it on; else note when to look again."""
     mtime = local.mtime_ns / 1e9
@@ -340,7 +369,7 @@ def _promote(
             report.empty += 1
         return
     try:
-        digest = hash_file(local.path)
+        digest = hooks.hash_file(local.path)
         after = os.stat(local.path)
     except FileNotFoundError:
         if journal.mark_vanished(local.path, detail="vanished while hashing"):
@@ -377,6 +406,7 @@ def _promote(
     )
     if state is ItemState.READY:
         report.became_ready += 1
+        hooks.on_ready(local.path, local.size)
     elif state is ItemState.SKIPPED:
         report.duplicates += 1
 

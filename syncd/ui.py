@@ -173,7 +173,7 @@ def report_dict(report: RunReport) -> dict[str, object]:
 
 
 def landed_this_run(report: RunReport) -> int:
-    return max(0, report.counts.get(ItemState.SYNCED, 0) - report.synced_before)
+    return min(report.synced_by_run, report.counts.get(ItemState.SYNCED, 0))
 
 
 def _verbatim(console: Console, text: str) -> None:

@@ -48,6 +48,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     assert upload_requests(sandbox) == 0
     assert sandbox.count_requests() == 0  # not even a metadata call
     assert set(journal_states(sandbox_config).values()) == {ItemState.READY}
+    assert "queued" not in result.stderr  # a plan queues nothing
 
 
 def test_dry_run_json_lists_the_plan(
@@ -168,8 +169,10 @@ def test_wrong_consumer_secret_stops_at_once_with_causes(
     given_back = [line.split(" (")[0] for line in result.stderr.splitlines()]
     given_back = [line for line in given_back if line.startswith("ready ")]
     assert given_back and len(given_back) == len(set(given_back)), result.stderr
-    # The journal keeps the files ready for the next run, none failed.
-    assert set(journal_states(sandbox_config).values()) == {ItemState.READY}
+    # The journal keeps the files for the next run, none failed: ready, or still pending
+    # when the stop came before the scan (which runs alongside the uploads) reached them.
+    states = set(journal_states(sandbox_config).values())
+    assert ItemState.READY in states and states <= {ItemState.READY, ItemState.PENDING}
 
 
 def test_permission_denied_stops_every_worker(sandbox: Sandbox, tmp_path: Path) -> None:

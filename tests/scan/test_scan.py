@@ -415,3 +415,47 @@ def test_rescan_of_5000_files_writes_nothing(
     assert counting.calls == []
     assert journal.event_count() == events
     assert journal.total_changes() == changes
+
+
+def test_on_ready_hears_of_each_ready_file_as_it_is_promoted(
+    root: Path, journal: Journal, clock: FakeClock
+) -> None:
+    """The caller learns of a ready file while the scan goes on (uploads can start), and
+    only of ready ones: not duplicates, empty files or files still settling."""
+    a = write(root / "a.mp4", b"first", clock)
+    write(root / "b-copy.mp4", b"first", clock)  # duplicate of a.mp4
+    write(root / "c-empty.mp4", b"", clock)
+    write(root / "d-fresh.mp4", b"settling", clock, age=1.0)
+    e = write(root / "e.mp4", b"fifth!", clock)
+    heard: list[tuple[str, int, S | None]] = []
+
+    def on_ready(path: str, size: int) -> None:
+        # Called after the promotion is committed: a worker can claim the row at once.
+        heard.append((path, size, state(journal, Path(path))))
+
+    run(root, journal, clock, on_ready=on_ready)
+    assert heard == [(str(a), 5, S.READY), (str(e), 6, S.READY)]
+
+
+def test_should_stop_ends_the_scan_between_files(
+    root: Path, journal: Journal, clock: FakeClock
+) -> None:
+    """A stopping run does not hash the rest of the tree; what it did not reach stays
+    pending for the next scan, and nothing is taken for vanished."""
+    files = [write(root / f"clip{i}.mp4", b"x%d" % i, clock) for i in range(5)]
+    hashed = CountingHash()
+    report = run(root, journal, clock, hash_file=hashed, should_stop=lambda: len(hashed.calls) >= 2)
+    assert hashed.calls == [str(files[0]), str(files[1])]
+    assert [state(journal, f) for f in files] == [S.READY, S.READY] + [S.PENDING] * 3
+    assert report.became_ready == 2 and report.vanished == 0
+    again = run(root, journal, clock, hash_file=hashed)
+    assert again.became_ready == 3
+    assert all(state(journal, f) is S.READY for f in files)
+
+
+def test_should_stop_before_the_walk_scans_nothing(
+    root: Path, journal: Journal, clock: FakeClock
+) -> None:
+    write(root / "clip.mp4", b"x", clock)
+    report = run(root, journal, clock, should_stop=lambda: True)
+    assert report.seen == 0 and journal.get(str(root / "clip.mp4")) is None
