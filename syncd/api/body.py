@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from requests_toolbelt import MultipartEncoder
-from requests_toolbelt.multipart.encoder import Part, coerce_data
 
 from syncd.errors import LocalFileError
 
@@ -145,9 +144,12 @@ class FileSlice:
 class MultipartBody:
     """A multipart/form-data body: small text fields, then one streamed file part.
 
-    requests-toolbelt's MultipartEncoder frames the body (boundary, part headers,
-    the text fields): it renders the body with an empty file, which is split around
-    where the file's bytes go. The file itself then travels through one reused
+    Laid out exactly as requests-toolbelt's MultipartEncoder lays it out (a test
+    compares the bytes), with each part's headers rendered by the encoder and
+    cached: `--boundary CRLF headers data CRLF` per part, the file part's data
+    last, then `--boundary-- CRLF`. Joining that here instead of running the
+    encoder's buffer machinery per body saves ~80 us per request, paid once per
+    small file or 8 MiB chunk. The file itself then travels through one reused
     buffer via readinto(): streaming it through the encoder cost three copies and a
     fresh 1 MiB allocation per block (a page fault per 4 KiB: ~0.5 CPU-s of kernel
     time per GiB). `read()` returns a memoryview into that buffer, valid until the
@@ -163,16 +165,15 @@ class MultipartBody:
         boundary: str | None = None,
     ) -> None:
         self.boundary = boundary or uuid.uuid4().hex
-        framing = _Framing(
-            fields=[
-                *((name, _wire_text(value)) for name, value in fields),
-                ("file", (_wire_text(part.filename), b"", part.content_type)),
-            ],
-            boundary=self.boundary,
-        ).to_string()
-        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
-        assert framing.endswith(self._tail)
-        self._head = framing[: -len(self._tail)]
+        opener = b"--" + self.boundary.encode() + b"\r\n"
+        pieces = []
+        for name, value in fields:
+            pieces += [opener, _part_headers(name, None, None), _wire_text(value).encode()]
+            pieces.append(b"\r\n")
+        filename = _wire_text(part.filename)
+        pieces += [opener, _part_headers("file", filename, part.content_type)]
+        self._head = b"".join(pieces)
+        self._tail = b"\r\n--" + self.boundary.encode() + b"--\r\n"
         self._reader = reader
         self._file_left = part.length
         self._buffer: bytearray | None = None
@@ -231,27 +232,6 @@ def _part_headers(name: str, filename: str | None, content_type: str | None) -> 
     value = "" if filename is None else (filename, b"", content_type)
     headers: bytes = MultipartEncoder(fields=[(name, value)]).parts[0].headers
     return headers
-
-
-class _Framing(MultipartEncoder):
-    """toolbelt's MultipartEncoder, taking each part's rendered headers from a cache.
-
-    Rendering them (urllib3 RequestField, header parameter quoting) was about half of
-    building a small upload's framing, for headers that are the same on every request.
-    The encoder still lays out the body: boundaries, part order, the closing boundary.
-    Fields are (name, text) or (name, (filename, data, content_type)).
-    """
-
-    def _prepare_parts(self) -> None:
-        parts = []
-        for name, value in self.fields:
-            filename, data, content_type = (
-                value if isinstance(value, tuple) else (None, value, None)
-            )
-            headers = _part_headers(name, filename, content_type)
-            parts.append(Part(headers, coerce_data(data, self.encoding)))
-        self.parts = parts
-        self._iter_parts = iter(parts)
 
 
 def _wire_text(text: str) -> str:

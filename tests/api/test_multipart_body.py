@@ -96,3 +96,30 @@ def test_cached_part_headers_frame_like_the_encoder(tmp_path: Path, filename: st
             fields=[*fields, ("file", (filename, b"data", "video/mp4"))], boundary="bb"
         ).to_string()
         assert sent == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [],  # the file part alone
+        [("empty", ""), ("crlf", "a\r\nb"), ("dashes", "--bb--")],
+        [  # a Resumable.js chunk's fields
+            ("format", "json"),
+            ("upload_token", "tok"),
+            *((f"resumable{k}", str(v)) for k, v in enumerate(range(12))),
+        ],
+    ],
+)
+def test_any_field_list_is_framed_like_the_encoder(
+    tmp_path: Path, fields: list[tuple[str, str]]
+) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"chunk bytes")
+    part = FileSlice(path, offset=6, content_type="application/octet-stream")
+    with part.open() as reader:
+        sent = drain(MultipartBody(fields, part, reader, boundary="bb"), 1 << 20)
+    expected = MultipartEncoder(
+        fields=[*fields, ("file", ("clip.mp4", b"bytes", "application/octet-stream"))],
+        boundary="bb",
+    ).to_string()
+    assert sent == expected
