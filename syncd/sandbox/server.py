@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import threading
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -144,6 +145,20 @@ class BodyReader:
         return True
 
 
+class RequestHeaders(HTTPMessage):
+    """A request's header block, read as headers only.
+
+    http.server hands the block to the email package's MIME parser, which, seeing
+    `Content-Type: multipart/...`, compiles a regex for that request's (unique) boundary to
+    look for parts that a header block never has: ~90 us per upload request, a cost no real
+    web server has, paid once per small file and per chunk. Saying the block is not
+    multipart skips that; the headers read the same (the handlers only ever `.get()` them).
+    """
+
+    def get_content_maintype(self) -> str:
+        return "text"
+
+
 class App(Protocol):
     def handle(self, handler: Handler) -> None: ...
 
@@ -152,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
     """Hands every request to the app; the app writes the answer."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
+    MessageClass = RequestHeaders
     server: SandboxHTTPServer
     timeout = IDLE_TIMEOUT
     rbufsize = 1 << 20  # fewer, larger recv() calls for big uploads

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.feedparser
 import hashlib
+import http.client
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ import requests
 from sb_helpers import oauth1
 
 from syncd.sandbox import Sandbox, multipart
+from syncd.sandbox.server import Handler, RequestHeaders
 
 BOUNDARY = b"b0undary"
 
@@ -115,3 +118,32 @@ def test_file_names_unquoted(tmp_path: Path, disposition: bytes, filename: str) 
     )
     _, files = multipart.parse(reader(data, 1 << 20), BOUNDARY, tmp_path)
     assert files["file"].filename == filename
+
+
+UPLOAD_HEADERS = (
+    b"Host: 127.0.0.1:8023\r\nUser-Agent: syncd/0\r\nContent-Length: 8389999\r\n"
+    b"Content-Type: multipart/form-data; boundary=0f3c9e2a61b54d7e\r\n"
+    b'Authorization: OAuth oauth_nonce="1"\r\nX-Twice: a\r\nX-Twice: b\r\n\r\n'
+)
+
+
+def test_request_headers_read_the_same_without_the_mime_parts_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sandbox reads an upload's header block without the email parser compiling a
+    regex for its boundary (which the default message class does for every request)."""
+    plain = http.client.parse_headers(io.BytesIO(UPLOAD_HEADERS))
+
+    def no_regex(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a regex was compiled while reading request headers")
+
+    monkeypatch.setattr(email.feedparser.re, "compile", no_regex)
+    with pytest.raises(AssertionError):  # the default class does compile one
+        http.client.parse_headers(io.BytesIO(UPLOAD_HEADERS))
+    ours = http.client.parse_headers(io.BytesIO(UPLOAD_HEADERS), _class=RequestHeaders)
+    monkeypatch.undo()
+    assert ours.items() == plain.items()
+    assert ours.get_all("X-Twice") == ["a", "b"]
+    assert ours.get("content-type") == plain.get("content-type")
+    assert ours.defects == []
+    assert Handler.MessageClass is RequestHeaders
