@@ -120,7 +120,8 @@ class Run:
         self._idle_workers = 0
         self._unannounced = (0, 0)  # ready files (count, bytes) not yet told to progress
         self._announced_at = 0.0
-        self._synced_by_run = 0
+        self._claiming = 0  # workers between "look for a row" and "row in _inflight"
+        self._synced_paths: set[str] = set()  # what this run's workers brought to `synced`
         # While the first scan runs, workers take only files it has just hashed: a row an
         # earlier run left `ready` may be gone or changed, and the scan settles that first.
         self._claim_since: float | None = None
@@ -162,6 +163,7 @@ class Run:
         if options.dry_run:
             self._scan(options, report)
             report.dry_run = True
+            report.interrupted = self._stop_was_signal  # a plan cut short says so (exit 130)
             report.plans = self.plan_lines(roots, options)
             report.counts = self._counts(roots)
             report.skipped = self._skipped_since(report.started_at, roots)
@@ -196,8 +198,9 @@ class Run:
             # Workers take files as the scan readies them (see _file_ready).
             pending_until = self._scan(options, report)
             self._announce_work(roots)  # what earlier runs left ready or parked
-            self._claim_since = None  # the scan has seen those: now they may go too
-            self._wake_workers()
+            if not self.stop.is_set():
+                self._claim_since = None  # the scan has seen those: now they may go too
+                self._wake_workers()
             # The main thread decides when the burst is over; workers only work.
             next_look = 0.0
             stuck = False  # pending rows no scan can settle
@@ -207,7 +210,7 @@ class Run:
                     self._requeued.clear()
                     stuck = False
                 with self._lock:
-                    busy = bool(self._inflight)
+                    busy = bool(self._inflight) or self._claiming > 0
                 # While workers are busy the journal is asked at most every poll
                 # interval; once they are idle, at once (the run may be over).
                 if not busy or self.clock.time() >= next_look:
@@ -225,6 +228,9 @@ class Run:
                         break
                 # Woken early when a worker finishes a file or a stop is asked for.
                 self._changed.wait(IDLE_POLL_SECONDS)
+        except BaseException:
+            self.stop.set()  # a failed scan or loop: workers stop at once, not when done
+            raise
         finally:
             done.set()
             self._wake_workers()
@@ -241,7 +247,11 @@ class Run:
 
     def _final(self, report: RunReport, roots: list[str]) -> RunReport:
         """Fill in what the journal says now: counts, failures, what did not land."""
-        report.synced_by_run = self._synced_by_run
+        # Files this run synced that are still synced now (one may have changed again).
+        synced_now = self.journal.rows_in(
+            [ItemState.SYNCED], roots=roots, updated_since=report.started_at
+        )
+        report.synced_by_run = sum(1 for r in synced_now if r.path in self._synced_paths)
         report.counts = self._counts(roots)
         report.failed = self.journal.rows_in([ItemState.FAILED], roots=roots)
         report.waiting = self.journal.rows_in(
@@ -286,19 +296,28 @@ class Run:
         """The scan readied a file: wake a worker for it if one is idle (waking busy ones
         costs a thread switch per file); tell the progress display in batches (a line per
         file would flood the plain output)."""
-        self._ready_generation += 1  # before reading _idle_workers: see _wait_for_work
-        if self._idle_workers:
-            self._wake_workers()
-        self._announced.add(path)
-        files, nbytes = self._unannounced
-        self._unannounced = (files + 1, nbytes + size)
+        with self._work_ready:
+            self._ready_generation += 1
+            if self._idle_workers:
+                self._work_ready.notify_all()
+        self._queue_announcement(path, size)
         if self.clock.time() - self._announced_at >= ANNOUNCE_EVERY_SECONDS:
             self._flush_announcements()
 
+    def _queue_announcement(self, path: str, size: int) -> None:
+        """Count a file for the progress display once per run (a file re-queued and readied
+        again is the same work)."""
+        with self._lock:
+            if path not in self._announced:
+                self._announced.add(path)
+                files, nbytes = self._unannounced
+                self._unannounced = (files + 1, nbytes + size)
+
     def _flush_announcements(self) -> None:
-        files, nbytes = self._unannounced
-        self._unannounced = (0, 0)
-        self._announced_at = self.clock.time()
+        with self._lock:
+            files, nbytes = self._unannounced
+            self._unannounced = (0, 0)
+            self._announced_at = self.clock.time()
         if files:
             self.progress.add_work(files, nbytes)
 
@@ -311,8 +330,8 @@ class Run:
         """Sleep until the scan readies a file, the poll interval passes (retry times come
         due), or the run is over; True when it is over.
 
-        Counted idle before the generation is compared: a file readied after that compare
-        finds the count raised and wakes us; one readied before it is seen by the compare.
+        The scan bumps the generation and reads the idle count under the same lock, so a
+        file readied after our compare finds us counted idle and wakes us.
         """
         with self._work_ready:
             self._idle_workers += 1
@@ -323,11 +342,9 @@ class Run:
 
     def _announce_work(self, roots: list[str]) -> None:
         """Tell the progress display about files that became ready since last time."""
-        rows = self.journal.rows_in([ItemState.READY, ItemState.RETRY], roots=roots)
-        fresh = [r for r in rows if r.path not in self._announced]
-        self._announced.update(r.path for r in fresh)
-        if fresh:
-            self.progress.add_work(len(fresh), sum(r.size for r in fresh))
+        for row in self.journal.rows_in([ItemState.READY, ItemState.RETRY], roots=roots):
+            self._queue_announcement(row.path, row.size)
+        self._flush_announcements()
 
     def finish_uploaded(self, roots: list[str], client: Client) -> None:
         """Rows a crash left in `uploaded` (item known, metadata maybe not applied)."""
@@ -338,16 +355,16 @@ class Run:
                 album_ids = self.albums.resolve(client, meta.albums)
                 # `uploaded` means something was not carried by the upload (a
                 # second album, an earlier copy found on the site): apply it all.
-                self._count_synced(applier.finish(row, meta, album_ids))
+                self._count_synced(row.path, applier.finish(row, meta, album_ids))
             except SyncdError as exc:
                 if exc.stops_run:
                     raise
                 log.warning("%s: metadata not applied yet: %s", printable(row.path), exc)
 
-    def _count_synced(self, state: ItemState) -> None:
+    def _count_synced(self, path: str, state: ItemState) -> None:
         if state is ItemState.SYNCED:
             with self._lock:
-                self._synced_by_run += 1
+                self._synced_paths.add(path)
 
     def request_stop(self) -> None:
         """First signal: stop claiming, abandon transfers at the next block, keep the journal."""
@@ -418,15 +435,29 @@ class Run:
         try:
             while not self.stop.is_set():
                 generation = self._ready_generation
-                row = self.journal.claim(
-                    self.owner, LEASE_SECONDS, roots=roots, ready_since=self._claim_since
-                )
+                row = None
+                with self._lock:
+                    self._claiming += 1  # the main loop must not see "nothing left" now
+                try:
+                    row = self.journal.claim(
+                        self.owner, LEASE_SECONDS, roots=roots, ready_since=self._claim_since
+                    )
+                finally:
+                    with self._lock:
+                        self._claiming -= 1
+                        if row is not None:
+                            self._inflight.add(row.path)
+                        all_idle = row is None and not self._claiming and not self._inflight
+                if all_idle:
+                    self._changed.set()  # the main loop saw us looking: now it may be over
                 if row is None:
                     if self._wait_for_work(generation, done):
                         return
                     continue
-                with self._lock:
-                    self._inflight.add(row.path)
+                # The progress display hears of a file before it starts, even one the
+                # scan readied a moment ago and has not announced yet.
+                self._queue_announcement(row.path, row.size)
+                self._flush_announcements()
                 try:
                     self._process(row, options, uploader, applier)
                 finally:
@@ -469,7 +500,7 @@ class Run:
             outcome = uploader.settle(row, exc)
         if outcome.state is ItemState.PENDING:
             self._requeued.set()
-        self._count_synced(outcome.state)
+        self._count_synced(row.path, outcome.state)
         if outcome.state is not ItemState.UPLOADED:
             return
         fresh = self.journal.get(row.path)
@@ -477,7 +508,7 @@ class Run:
             return
         try:
             self._count_synced(
-                uploader.retrying(fresh)(lambda: applier.finish(fresh, meta, album_ids))
+                row.path, uploader.retrying(fresh)(lambda: applier.finish(fresh, meta, album_ids))
             )
         except SyncdError as exc:
             if exc.stops_run:

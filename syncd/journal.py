@@ -1100,7 +1100,10 @@ class Journal:
         root: str | None = None,
         *,
         roots: Sequence[str] | None = None,
+        updated_since: float | None = None,
     ) -> list[FileRow]:
+        """Rows in these states (under `root` or `roots`; with `updated_since`, only rows
+        whose last change was at or after it), by path."""
         wanted = [str(ItemState(s)) for s in states]
         if not wanted:
             return []
@@ -1108,6 +1111,8 @@ class Journal:
         if roots is not None:
             more, more_params = self._roots_clause(roots)
             clause, params = clause + more, (*params, *more_params)
+        if updated_since is not None:
+            clause, params = clause + " AND updated_at >= ?", (*params, updated_since)
         marks = ", ".join("?" for _ in wanted)
         found = self._read(
             f"{_SELECT_FILES} WHERE state IN ({marks}){clause} ORDER BY path", (*wanted, *params)

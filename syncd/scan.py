@@ -28,6 +28,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
 import re
@@ -91,8 +92,13 @@ class NotRegularFile(OSError):
     """The path is a FIFO, socket or device: never read it."""
 
 
-def sha256_file(path: str) -> str:
-    """SHA-256 of a regular file, streamed in HASH_BLOCK_SIZE blocks."""
+class ScanStopped(Exception):
+    """`should_stop` said stop while a file was being hashed (a 50 GB file takes minutes)."""
+
+
+def sha256_file(path: str, should_stop: ShouldStop | None = None) -> str:
+    """SHA-256 of a regular file, streamed in HASH_BLOCK_SIZE blocks; ScanStopped between
+    blocks once `should_stop()` is true."""
     # O_NONBLOCK: opening a FIFO that replaced the file must not hang the scan.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb", buffering=0) as fh:
@@ -103,6 +109,8 @@ def sha256_file(path: str) -> str:
         view = memoryview(buffer)
         while n := fh.readinto(buffer):
             digest.update(view[:n])
+            if should_stop is not None and should_stop():
+                raise ScanStopped(path)
     return digest.hexdigest()
 
 
@@ -255,6 +263,8 @@ def scan(
     Stopped early by `should_stop`, the files not looked at yet stay as they were."""
     report = ScanReport()
     filt = _Filter(cfg)
+    if hash_file is sha256_file and should_stop is not None:
+        hash_file = functools.partial(sha256_file, should_stop=should_stop)
     hooks = _Hooks(hash_file, on_ready or _ignore_ready, should_stop or _never)
     for root_path in roots:
         if hooks.should_stop():
@@ -371,6 +381,8 @@ def _promote(
     try:
         digest = hooks.hash_file(local.path)
         after = os.stat(local.path)
+    except ScanStopped:
+        return  # still pending: the next scan hashes it
     except FileNotFoundError:
         if journal.mark_vanished(local.path, detail="vanished while hashing"):
             report.vanished += 1

@@ -4,9 +4,10 @@ A multipart POST is signed as if it had no parameters (spec section 3), so all t
 from one upload to the next is the nonce and the timestamp. oauthlib rebuilds, escapes and
 sorts every parameter per request, about a sixth of a small upload's CPU; this signer
 computes the constant parts once (with oauthlib's own base-string-URI and escaping rules)
-and per request only formats two numbers and one HMAC-SHA1. Its header is what oauthlib
-would send for the same nonce and timestamp (a test compares them), and the sandbox checks
-every upload's signature independently.
+and per request only formats two numbers and one HMAC-SHA1. Its header carries the same
+parameters and signature oauthlib would send for the same nonce and timestamp (a test
+compares them; only their order differs), and the sandbox checks every upload's signature
+independently.
 
 A URL with a query string (whose parameters would have to be signed) goes to the general
 signer instead; syncd's upload URLs never carry one.

@@ -178,6 +178,38 @@ def test_claim_oldest_ready_first(journal: Journal, clock: FakeClock) -> None:
     assert first is not None and first.path == "/r/b.mp4"
 
 
+def test_claim_ready_since_takes_only_rows_readied_since(
+    journal: Journal, clock: FakeClock
+) -> None:
+    """While a scan runs, workers take only what it has just readied: not a row an earlier
+    run left ready, nor a due retry (the scan has not checked those files yet)."""
+    add_ready(journal, "/r/parked.mp4")
+    parked = journal.claim("h:1:1", 60)
+    assert parked is not None and parked.path == "/r/parked.mp4"
+    assert journal.transition(parked.path, S.UPLOADING, S.RETRY, next_attempt_at=clock.time())
+    clock.advance(1)
+    add_ready(journal, "/r/old.mp4")
+    clock.advance(10)
+    run_started = clock.time()
+    assert journal.claim("h:1:1", 60, ready_since=run_started) is None
+    add_ready(journal, "/r/new.mp4")
+    new = journal.claim("h:1:1", 60, ready_since=run_started)
+    assert new is not None and new.path == "/r/new.mp4"
+    assert journal.claim("h:1:1", 60, ready_since=run_started) is None
+    # Once the scan is done, the due retry goes first, then the old ready row.
+    later = [journal.claim("h:1:1", 60) for _ in range(3)]
+    assert [r.path if r else None for r in later] == ["/r/parked.mp4", "/r/old.mp4", None]
+
+
+def test_rows_in_updated_since(journal: Journal, clock: FakeClock) -> None:
+    add_ready(journal, "/r/a.mp4")
+    clock.advance(5)
+    since = clock.time()
+    add_ready(journal, "/r/b.mp4")
+    assert [r.path for r in journal.rows_in([S.READY])] == ["/r/a.mp4", "/r/b.mp4"]
+    assert [r.path for r in journal.rows_in([S.READY], updated_since=since)] == ["/r/b.mp4"]
+
+
 def test_renew_lease(journal: Journal, clock: FakeClock) -> None:
     add_ready(journal, "/r/a.mp4")
     assert journal.claim("h:1:1", 10) is not None

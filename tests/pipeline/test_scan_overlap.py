@@ -1,46 +1,104 @@
-"""Uploads start while the scan is still hashing the tree, and the report still tells what
-this run synced from what was synced before it."""
+"""Uploads start while the scan is still hashing the tree; the progress display hears of each
+file once and before it starts; the report tells what this run synced from what was synced
+before it; a stop during the scan ends the scan too."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from pipeline_helpers import assert_once_each, make_tree
+import pytest
+from pipeline_helpers import append_config, assert_once_each, make_tree
 
+import syncd.daemon
 from syncd.config import load_config
 from syncd.daemon import PushOptions, Run
 from syncd.journal import Journal
 from syncd.model import ItemState
 from syncd.sandbox import Sandbox
+from syncd.scan import ScanStopped, sha256_file
 
-# A sparse file this big takes the scan ~0.1 s to hash: time for the small files that were
-# hashed before it to be uploaded, if (and only if) workers run during the scan.
-BIG_FILE_BYTES = 128 << 20
+# Long enough for anything that should happen, short enough that a failure is quick.
+WAIT_SECONDS = 20.0
 
 
-def test_small_files_land_while_the_scan_still_hashes_a_big_one(
-    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+class Recorder:
+    """A ProgressSink that records calls; `hold` (if set) runs inside add_work when the
+    scan (the main thread) calls it, so a test can pause the scan at a known point."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[tuple[str, str, int]] = []
+        self.synced = threading.Event()
+        self.hold: Callable[[], None] | None = None
+
+    def add_work(self, files: int, nbytes: int) -> None:
+        with self.lock:
+            self.calls.append(("add_work", "", files))
+        if self.hold is not None and threading.current_thread() is threading.main_thread():
+            hold, self.hold = self.hold, None
+            hold()
+
+    def file_started(self, path: str, size: int) -> None:
+        with self.lock:
+            self.calls.append(("started", path, size))
+
+    def file_bytes(self, path: str, nbytes: int) -> None:
+        pass
+
+    def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
+        with self.lock:
+            self.calls.append((outcome, path, 0))
+        if outcome == "synced":
+            self.synced.set()
+
+    def note(self, text: str) -> None:
+        pass
+
+    def announced(self) -> int:
+        return sum(n for kind, _, n in self.calls if kind == "add_work")
+
+    def assert_announced_before_started(self) -> None:
+        """Every file started was counted in the totals before it started."""
+        announced, started = 0, set()
+        for kind, path, n in self.calls:
+            if kind == "add_work":
+                announced += n
+            elif kind == "started":
+                started.add(path)
+                assert len(started) <= announced, f"{path} started before it was announced"
+
+
+def test_small_files_land_while_the_scan_is_still_busy(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Idle workers must be woken by the scan, not find the file by polling later.
+    monkeypatch.setattr(syncd.daemon, "IDLE_POLL_SECONDS", 3 * WAIT_SECONDS)
     tree = tmp_path / "tree"
     # The walk goes depth first in name order: a/ (and its files) before z/.
     small = make_tree(tree / "a", 6, 3000)
-    big = tree / "z" / "big.mp4"
-    big.parent.mkdir()
-    with open(big, "wb") as fh:
-        fh.truncate(BIG_FILE_BYTES)  # sparse: quick to make, real bytes to hash
-    os.utime(big, (1, 1))
+    last = make_tree(tree / "z", 1, 3000, prefix="last")[0]
+    recorder = Recorder()
+    # The scan tells progress of its first ready file and then waits (inside the scan)
+    # until a worker has synced a file: only possible if workers run during the scan.
+    recorder.hold = lambda: recorder.synced.wait(WAIT_SECONDS)
     config = load_config(sandbox_config)
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal).push(PushOptions(roots=[tree], no_wait=True))
-        big_ready = next(e.id for e in journal.events(str(big)) if e.to_state is ItemState.READY)
+        report = Run(config, journal, progress=recorder).push(
+            PushOptions(roots=[tree], no_wait=True)
+        )
+        last_ready = next(e.id for e in journal.events(str(last)) if e.to_state is ItemState.READY)
         first_synced = min(
             e.id for p in small for e in journal.events(str(p)) if e.to_state is ItemState.SYNCED
         )
     assert report.all_landed, (report.failed, report.waiting, report.problems)
     # Event ids are the journal's own order of commits.
-    assert first_synced < big_ready, "no upload finished before the scan reached the big file"
-    assert_once_each(sandbox, [*small, big])
+    assert first_synced < last_ready, "no upload finished before the scan reached the last file"
+    assert_once_each(sandbox, [*small, last])
+    recorder.assert_announced_before_started()
+    assert recorder.announced() == 7
     assert (report.synced_by_run, report.synced_before) == (7, 0)
 
     with Journal.open(config.journal_path) as journal:
@@ -56,20 +114,139 @@ def test_a_run_stopped_by_bad_credentials_stops_hashing_too(
     file instead of hashing the rest of a tree nobody can upload now."""
     tree = tmp_path / "tree"
     make_tree(tree / "a", 2, 3000)
-    big = []
-    for i in range(8):  # ~1 s of hashing in all
-        path = tree / "z" / f"big{i}.mp4"
-        path.parent.mkdir(exist_ok=True)
-        with open(path, "wb") as fh:
-            fh.truncate(BIG_FILE_BYTES)
-        big.append(path)
+    rest = make_tree(tree / "z", 5, 3000, prefix="rest")
     secret = sandbox.credentials().consumer_secret
     sandbox_config.write_text(sandbox_config.read_text().replace(secret, "not-the-secret-42"))
     config = load_config(sandbox_config)
+    recorder = Recorder()
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal).push(PushOptions(roots=[tree], no_wait=True))
-        states = [journal.get(str(p)).state for p in big]  # type: ignore[union-attr]
+        run = Run(config, journal, progress=recorder)
+        # Pause the scan after its first ready file until the refusal has stopped the run.
+        recorder.hold = lambda: run.stop.wait(WAIT_SECONDS)
+        report = run.push(PushOptions(roots=[tree], no_wait=True))
+        states = [row.state for p in rest if (row := journal.get(str(p))) is not None]
     assert report.stopped_by is not None and report.stopped_by.stops_run
     assert sandbox.items() == []
-    assert ItemState.PENDING in states, "the scan hashed every big file after the stop"
-    assert ItemState.FAILED not in states
+    assert states and set(states) == {ItemState.PENDING}, "the scan went on after the stop"
+
+
+def test_a_large_file_stops_hashing_between_blocks(tmp_path: Path) -> None:
+    """Ctrl-C must not wait for the hash of a 50 GB file to finish."""
+    big = tmp_path / "big.mp4"
+    with open(big, "wb") as fh:
+        fh.truncate(64 << 20)
+    blocks = []
+
+    def stop_after_two() -> bool:
+        blocks.append(1)
+        return len(blocks) >= 2
+
+    with pytest.raises(ScanStopped):
+        sha256_file(str(big), should_stop=stop_after_two)
+    assert len(blocks) == 2
+
+
+def test_a_file_readied_twice_in_a_run_is_counted_once(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """Changed while it was being sent, the file goes back to the scan and is readied
+    again: still one file in the progress totals, and one synced by this run."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    clip = tree / "clip.mp4"
+    clip.write_bytes(os.urandom(1 << 20))
+    os.utime(clip, (1, 1))
+    recorder = Recorder()
+    config = load_config(sandbox_config)
+
+    def grow_once_sending() -> None:
+        while not any(kind == "started" for kind, _, _ in list(recorder.calls)):
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.3)
+        with open(clip, "ab") as fh:
+            fh.write(b"more")
+
+    threading.Thread(target=grow_once_sending, daemon=True).start()
+    with Journal.open(config.journal_path) as journal:
+        # A slow upload (2 s for 1 MiB) that the change surely interrupts.
+        report = Run(config, journal, progress=recorder).push(
+            PushOptions(roots=[tree], no_wait=True, concurrency=1, bwlimit=512 << 10)
+        )
+    outcomes = [kind for kind, path, _ in recorder.calls if path == str(clip)]
+    assert outcomes.count("started") == 2 and "pending" in outcomes, outcomes
+    assert recorder.announced() == 1
+    assert report.all_landed and report.synced_by_run == 1
+    assert_once_each(sandbox, [clip])
+
+
+@pytest.mark.parametrize(
+    ("new_content", "synced_by_run"),
+    [
+        (b"A" * 2000, 2),  # synced again: still one file synced by this run
+        (b"", 1),  # emptied: skipped at the end, so not a file this run synced
+    ],
+)
+def test_synced_by_this_run_counts_files_not_syncs(
+    sandbox: Sandbox,
+    sandbox_config: Path,
+    tmp_path: Path,
+    new_content: bytes,
+    synced_by_run: int,
+) -> None:
+    """A file this run synced and then saw change counts once if it ends synced, not at
+    all if it does not; a file synced by an earlier run stays 'already synced before it'."""
+    append_config(sandbox_config, "[scan]\nstable_seconds = 1\n")
+    config = load_config(sandbox_config)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    before = tree / "c-before.mp4"
+    before.write_bytes(b"c" * 1000)
+    os.utime(before, (1, 1))
+    with Journal.open(config.journal_path) as journal:
+        Run(config, journal).push(PushOptions(roots=[tree]))
+    changed = tree / "a-changed.mp4"
+    changed.write_bytes(b"a" * 1000)
+    os.utime(changed, (1, 1))
+    settling = tree / "b-settling.mp4"
+    settling.write_bytes(b"b" * 1000)  # fresh mtime: the run waits for it to settle
+
+    recorder = Recorder()
+
+    def change_after_sync() -> None:
+        recorder.synced.wait(WAIT_SECONDS)
+        changed.write_bytes(new_content)
+        os.utime(changed, (1, 1))  # old mtime: stable at once, picked up by the next scan
+
+    threading.Thread(target=change_after_sync, daemon=True).start()
+    with Journal.open(config.journal_path) as journal:
+        report = Run(config, journal, progress=recorder).push(PushOptions(roots=[tree]))
+        changes = [e for e in journal.events(str(changed)) if e.detail.startswith("changed")]
+    assert changes, "the change did not come before the end of the run"
+    assert report.counts[ItemState.SYNCED] == synced_by_run + 1
+    assert (report.synced_by_run, report.synced_before) == (synced_by_run, 1)
+
+
+def test_ctrl_c_during_a_dry_run_scan_is_an_interrupted_run(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan of a scan cut short is not the whole plan: the report says interrupted
+    (the CLI exits 130), not 'all planned'."""
+    tree = tmp_path / "tree"
+    make_tree(tree, 5, 1000)
+    config = load_config(sandbox_config)
+    with Journal.open(config.journal_path) as journal:
+        run = Run(config, journal)
+        real_scan = syncd.daemon.scan
+
+        def scan_interrupted_after_one_hash(*args: object, **kwargs: object) -> object:
+            def hash_file(path: str) -> str:
+                run.request_stop()  # what the SIGINT handler does
+                return sha256_file(path)
+
+            return real_scan(*args, hash_file=hash_file, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(syncd.daemon, "scan", scan_interrupted_after_one_hash)
+        report = run.push(PushOptions(roots=[tree], dry_run=True, no_wait=True))
+    assert report.interrupted
+    assert sum(line.startswith("upload") for line in report.plans) == 1
+    assert sandbox.count_requests() == 0
