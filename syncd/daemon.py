@@ -483,9 +483,11 @@ class Run:
         mode = self.mode_for(row, options)
         try:
             meta = self.metadata_for(row)
-            album_ids = uploader.retrying(row)(
-                lambda: self.albums.resolve(applier.client, meta.albums)
-            )
+            album_ids: dict[str, str] = {}
+            if meta.albums:  # most files have none: no retry machinery, no shared lock
+                album_ids = uploader.retrying(row)(
+                    lambda: self.albums.resolve(applier.client, meta.albums)
+                )
             outcome = upload_file(
                 uploader,
                 row,
