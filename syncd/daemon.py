@@ -118,8 +118,11 @@ class Run:
         self._work_ready = threading.Condition()
         self._ready_generation = 0
         self._idle_workers = 0
-        self._unannounced = (0, 0)  # ready files (count, bytes) not yet told to progress
-        self._announced_at = 0.0
+        self._unannounced: dict[str, int] = {}  # path -> size, not yet told to progress
+        self._announced_at = self.clock.time()
+        # Held while a batch is handed to progress, so no worker starts a file of that
+        # batch before the display has counted it.
+        self._announce_lock = threading.Lock()
         self._claiming = 0  # workers between "look for a row" and "row in _inflight"
         self._synced_paths: set[str] = set()  # what this run's workers brought to `synced`
         # While the first scan runs, workers take only files it has just hashed: a row an
@@ -307,19 +310,32 @@ class Run:
     def _queue_announcement(self, path: str, size: int) -> None:
         """Count a file for the progress display once per run (a file re-queued and readied
         again is the same work)."""
-        with self._lock:
-            if path not in self._announced:
-                self._announced.add(path)
-                files, nbytes = self._unannounced
-                self._unannounced = (files + 1, nbytes + size)
+        with self._announce_lock:
+            self._queue_locked(path, size)
+
+    def _queue_locked(self, path: str, size: int) -> None:
+        if path not in self._announced:
+            self._announced.add(path)
+            self._unannounced[path] = size
 
     def _flush_announcements(self) -> None:
-        with self._lock:
-            files, nbytes = self._unannounced
-            self._unannounced = (0, 0)
-            self._announced_at = self.clock.time()
-        if files:
-            self.progress.add_work(files, nbytes)
+        with self._announce_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        batch, self._unannounced = self._unannounced, {}
+        self._announced_at = self.clock.time()
+        if batch:
+            self.progress.add_work(len(batch), sum(batch.values()))
+
+    def _announce_claimed(self, path: str, size: int) -> None:
+        """Before a worker starts a file, progress must have counted it. The batch the scan
+        is collecting goes out early only when it holds this file (not once per file: each
+        hand-over is a log line in plain output)."""
+        with self._announce_lock:
+            if path not in self._announced or path in self._unannounced:
+                self._queue_locked(path, size)
+                self._flush_locked()
 
     def _wake_workers(self) -> None:
         with self._work_ready:
@@ -456,8 +472,7 @@ class Run:
                     continue
                 # The progress display hears of a file before it starts, even one the
                 # scan readied a moment ago and has not announced yet.
-                self._queue_announcement(row.path, row.size)
-                self._flush_announcements()
+                self._announce_claimed(row.path, row.size)
                 try:
                     self._process(row, options, uploader, applier)
                 finally:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 # Per-file bars for more files than this would scroll the terminal away.
 MAX_FILE_BARS = 8
+# Plain output says how much is queued at most this often (the run hands work over in
+# many small batches while uploads and the scan overlap: a line each would be noise).
+QUEUED_LINE_EVERY_SECONDS = 1.0
 
 
 def _short(path: str, width: int = 40) -> str:
@@ -42,14 +45,31 @@ class PlainProgress:
         self.stream = stream
         self._lock = threading.Lock()
         self._started: dict[str, tuple[float, int]] = {}
+        self._queued = (0, 0)  # files, bytes queued in all
+        self._queued_said = (0, 0)
+        # Not at once: a run over within the first second needs no "queued" line at all.
+        self._queued_said_at = time.monotonic()
 
     def _say(self, text: str) -> None:
         with self._lock:
             print(text, file=self.stream, flush=True)
 
     def add_work(self, files: int, nbytes: int) -> None:
-        if files:
-            self._say(f"queued {files} file(s), {nbytes} bytes")
+        with self._lock:
+            self._queued = (self._queued[0] + files, self._queued[1] + nbytes)
+        self._say_queued()
+
+    def _say_queued(self) -> None:
+        """The running total, if it changed and the last such line is a second old."""
+        with self._lock:
+            now = time.monotonic()
+            if self._queued == self._queued_said:
+                return
+            if now - self._queued_said_at < QUEUED_LINE_EVERY_SECONDS:
+                return
+            self._queued_said, self._queued_said_at = self._queued, now
+            files, nbytes = self._queued
+        self._say(f"queued {files} file(s), {nbytes} bytes so far")
 
     def file_started(self, path: str, size: int) -> None:
         with self._lock:
@@ -63,6 +83,7 @@ class PlainProgress:
             began, size = self._started.pop(path, (time.monotonic(), 0))
         took = time.monotonic() - began
         extra = f": {detail}" if detail else ""
+        self._say_queued()
         self._say(f"{outcome} {path} ({size} bytes, {took:.1f} s){extra}")
 
     def note(self, text: str) -> None:

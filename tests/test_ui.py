@@ -1,15 +1,18 @@
-"""Summaries print paths and messages as they are: brackets in a file name are not markup."""
+"""Summaries print paths and messages as they are: brackets in a file name are not markup.
+Plain progress says what is queued as a running total, not a line per hand-over."""
 
 from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
+import syncd.ui
 from syncd.daemon import RunReport
 from syncd.journal import FileRow
 from syncd.model import ItemState
-from syncd.ui import render_report, render_status
+from syncd.ui import PlainProgress, render_report, render_status
 
 ODD = "/archive/[red]clip[/red] [b].mp4"
 
@@ -64,3 +67,22 @@ def test_status_lines_keep_brackets() -> None:
     row = {"path": ODD, "error_message": "refused [x]", "error_code": "e"}
     render_status(console, {"counts": {"failed": 1}, "failed": [row], "parked": []})
     assert f"FAILED {ODD}: refused [x]" in out.getvalue()
+
+
+def test_plain_progress_queued_lines_are_running_totals_at_most_each_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = io.StringIO()
+    plain = PlainProgress(out)
+    for _ in range(100):  # a burst of small hand-overs within the first second: no line
+        plain.add_work(1, 10)
+    assert "queued" not in out.getvalue()
+    monkeypatch.setattr(syncd.ui, "QUEUED_LINE_EVERY_SECONDS", 0.0)
+    plain.file_started("/a.mp4", 10)
+    plain.file_finished("/a.mp4", "synced", "1")  # the pending total comes out first
+    plain.add_work(2, 20)
+    plain.add_work(0, 0)  # nothing new: no line
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "queued 100 file(s), 1000 bytes so far"
+    assert lines[1].startswith("synced /a.mp4 (10 bytes")
+    assert lines[2:] == ["queued 102 file(s), 1020 bytes so far"]

@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pipeline_helpers import append_config, assert_once_each, make_tree
@@ -24,22 +25,35 @@ from syncd.scan import ScanStopped, sha256_file
 WAIT_SECONDS = 20.0
 
 
+def pause_scan_before_hashing(
+    monkeypatch: pytest.MonkeyPatch, path: Path, until: Callable[[], object]
+) -> None:
+    """Make the run's scan wait for `until()` before it hashes `path` (a known point in the
+    scan; everything else about the scan is the real one)."""
+    real_scan = syncd.daemon.scan
+
+    def scan(*args: Any, **kwargs: Any) -> Any:
+        def hash_file(name: str) -> str:
+            if name == str(path):
+                until()
+            return sha256_file(name)
+
+        return real_scan(*args, hash_file=hash_file, **kwargs)
+
+    monkeypatch.setattr(syncd.daemon, "scan", scan)
+
+
 class Recorder:
-    """A ProgressSink that records calls; `hold` (if set) runs inside add_work when the
-    scan (the main thread) calls it, so a test can pause the scan at a known point."""
+    """A ProgressSink that records calls."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: list[tuple[str, str, int]] = []
         self.synced = threading.Event()
-        self.hold: Callable[[], None] | None = None
 
     def add_work(self, files: int, nbytes: int) -> None:
         with self.lock:
             self.calls.append(("add_work", "", files))
-        if self.hold is not None and threading.current_thread() is threading.main_thread():
-            hold, self.hold = self.hold, None
-            hold()
 
     def file_started(self, path: str, size: int) -> None:
         with self.lock:
@@ -81,9 +95,9 @@ def test_small_files_land_while_the_scan_is_still_busy(
     small = make_tree(tree / "a", 6, 3000)
     last = make_tree(tree / "z", 1, 3000, prefix="last")[0]
     recorder = Recorder()
-    # The scan tells progress of its first ready file and then waits (inside the scan)
-    # until a worker has synced a file: only possible if workers run during the scan.
-    recorder.hold = lambda: recorder.synced.wait(WAIT_SECONDS)
+    # The scan waits before the last file until a worker has synced one: only possible if
+    # workers run during the scan.
+    pause_scan_before_hashing(monkeypatch, last, lambda: recorder.synced.wait(WAIT_SECONDS))
     config = load_config(sandbox_config)
     with Journal.open(config.journal_path) as journal:
         report = Run(config, journal, progress=recorder).push(
@@ -108,7 +122,7 @@ def test_small_files_land_while_the_scan_is_still_busy(
 
 
 def test_a_run_stopped_by_bad_credentials_stops_hashing_too(
-    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first upload is refused while the scan is still busy: the scan ends at the next
     file instead of hashing the rest of a tree nobody can upload now."""
@@ -121,10 +135,10 @@ def test_a_run_stopped_by_bad_credentials_stops_hashing_too(
     recorder = Recorder()
     with Journal.open(config.journal_path) as journal:
         run = Run(config, journal, progress=recorder)
-        # Pause the scan after its first ready file until the refusal has stopped the run.
-        recorder.hold = lambda: run.stop.wait(WAIT_SECONDS)
+        # The scan waits before the rest until the refusal has stopped the run.
+        pause_scan_before_hashing(monkeypatch, rest[0], lambda: run.stop.wait(WAIT_SECONDS))
         report = run.push(PushOptions(roots=[tree], no_wait=True))
-        states = [row.state for p in rest if (row := journal.get(str(p))) is not None]
+        states = [row.state for p in rest[1:] if (row := journal.get(str(p))) is not None]
     assert report.stopped_by is not None and report.stopped_by.stops_run
     assert sandbox.items() == []
     assert states and set(states) == {ItemState.PENDING}, "the scan went on after the stop"
