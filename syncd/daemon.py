@@ -470,10 +470,10 @@ class Run:
                     if self._wait_for_work(generation, done):
                         return
                     continue
-                # The progress display hears of a file before it starts, even one the
-                # scan readied a moment ago and has not announced yet.
-                self._announce_claimed(row.path, row.size)
                 try:
+                    # The progress display hears of a file before it starts, even one the
+                    # scan readied a moment ago and has not announced yet.
+                    self._announce_claimed(row.path, row.size)
                     self._process(row, options, uploader, applier)
                 finally:
                     with self._lock:
