@@ -114,10 +114,10 @@ class Run:
         self._requeued = threading.Event()  # a worker sent a file back to `pending`
         self._workers_gone = threading.Event()
         # Idle workers sleep on this; the scan wakes them when a file becomes ready.
-        # Only the main thread bumps the generation; workers compare it (see _wait_for_work).
+        # The generation is bumped under it at each wake-up; workers compare it (see
+        # _wait_for_work) so no wake-up between their look and their wait is lost.
         self._work_ready = threading.Condition()
         self._ready_generation = 0
-        self._idle_workers = 0
         self._unannounced: dict[str, int] = {}  # path -> size, not yet told to progress
         self._announced_at = self.clock.time()
         # Held while a batch is handed to progress, so no worker starts a file of that
@@ -296,13 +296,10 @@ class Run:
         return max(result.pending_until, self.clock.time() + MIN_RESCAN_SECONDS)
 
     def _file_ready(self, path: str, size: int) -> None:
-        """The scan readied a file: wake a worker for it if one is idle (waking busy ones
-        costs a thread switch per file); tell the progress display in batches (a line per
-        file would flood the plain output)."""
-        with self._work_ready:
-            self._ready_generation += 1
-            if self._idle_workers:
-                self._work_ready.notify_all()
+        """The scan readied a file: wake the idle workers (only idle ones wait, so busy ones
+        pay nothing); tell the progress display in batches (a line per file would flood the
+        plain output)."""
+        self._wake_workers()
         self._queue_announcement(path, size)
         if self.clock.time() - self._announced_at >= ANNOUNCE_EVERY_SECONDS:
             self._flush_announcements()
@@ -346,14 +343,13 @@ class Run:
         """Sleep until the scan readies a file, the poll interval passes (retry times come
         due), or the run is over; True when it is over.
 
-        The scan bumps the generation and reads the idle count under the same lock, so a
-        file readied after our compare finds us counted idle and wakes us.
+        The scan bumps the generation and notifies under the same lock, so a file readied
+        after our compare finds us waiting and wakes us; one readied before it changed the
+        generation we compare.
         """
         with self._work_ready:
-            self._idle_workers += 1
             if not done.is_set() and self._ready_generation == seen_generation:
                 self._work_ready.wait(IDLE_POLL_SECONDS)
-            self._idle_workers -= 1
         return done.is_set()
 
     def _announce_work(self, roots: list[str]) -> None:
