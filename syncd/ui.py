@@ -21,7 +21,6 @@ from rich.progress import (
 )
 
 from syncd.journal import printable
-from syncd.model import ItemState
 
 if TYPE_CHECKING:
     from syncd.daemon import RunReport
@@ -173,7 +172,7 @@ def report_dict(report: RunReport) -> dict[str, object]:
         "interrupted": report.interrupted,
         "stopped_by": str(report.stopped_by) if report.stopped_by else None,
         "counts": {state.value: n for state, n in report.counts.items() if n},
-        "synced_this_run": landed_this_run(report),
+        "synced_this_run": report.synced_by_run,
         "failed": [
             {"path": printable(r.path), "code": r.error_code, "message": r.error_message}
             for r in report.failed
@@ -191,10 +190,6 @@ def report_dict(report: RunReport) -> dict[str, object]:
         "skipped": [{"path": printable(r.path), "reason": r.error_message} for r in report.skipped],
         "plan": report.plans,
     }
-
-
-def landed_this_run(report: RunReport) -> int:
-    return min(report.synced_by_run, report.counts.get(ItemState.SYNCED, 0))
 
 
 def _verbatim(console: Console, text: str) -> None:
@@ -221,7 +216,7 @@ def render_report(console: Console, report: RunReport) -> None:
     console.print(table)
     if not report.dry_run:
         console.print(
-            f"{landed_this_run(report)} file(s) synced by this run,"
+            f"{report.synced_by_run} file(s) synced by this run,"
             f" {report.synced_before} already synced before it"
         )
     for row in report.failed:
