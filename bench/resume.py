@@ -11,9 +11,7 @@ chunk_concurrency, default 1). Prints figures; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -34,6 +32,8 @@ from common import (
     verdict,
     workdir,
 )
+
+from syncd.journal import read_chunk_progress
 
 DEFAULT_SIZE = "1GiB"
 DEFAULT_CHUNK = "8MiB"  # the [upload] chunk_size default
@@ -56,26 +56,6 @@ def chunk_layout(size: int, chunk: int) -> list[int]:
     return [chunk] * (total - 1) + [size - (total - 1) * chunk]
 
 
-def acked(journal: Path, path: Path) -> tuple[int, int] | None:
-    """(acknowledged, total) chunks in the journal's session for `path`, read-only."""
-    if not journal.exists():
-        return None
-    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
-    try:
-        key = os.fsencode(path)
-        row = conn.execute(
-            "SELECT total_chunks FROM chunk_sessions WHERE path = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        (n,) = conn.execute("SELECT count(*) FROM chunk_acks WHERE path = ?", (key,)).fetchone()
-        return int(n), int(row[0])
-    except sqlite3.OperationalError:  # tables not there yet
-        return None
-    finally:
-        conn.close()
-
-
 def chunk_posts(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in requests if r["method"] == REDEEM and r["http_method"] == "POST"]
 
@@ -86,7 +66,7 @@ def kill_at(proc: subprocess.Popen[bytes], journal: Path, path: Path, share: flo
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"the first push exited ({proc.returncode}) before the kill point")
-        found = acked(journal, path)
+        found = read_chunk_progress(journal, path)
         if found is not None and found[0] >= share * found[1]:
             break
         if time.monotonic() > deadline:
@@ -94,7 +74,7 @@ def kill_at(proc: subprocess.Popen[bytes], journal: Path, path: Path, share: flo
         time.sleep(POLL_SECONDS)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    after = acked(journal, path)
+    after = read_chunk_progress(journal, path)
     assert after is not None
     return after[0]
 

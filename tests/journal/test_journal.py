@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from syncd.clock import FakeClock
-from syncd.journal import FileRow, Journal
+from syncd.journal import FileRow, Journal, read_chunk_progress, read_state
 from syncd.model import ItemState as S
 from syncd.model import LocalFile
 
@@ -317,6 +318,33 @@ def test_sessions_and_acks(journal: Journal) -> None:
     journal.drop_session("/r/a.mp4")
     assert journal.session("/r/a.mp4") is None
     assert journal.db.execute("SELECT COUNT(*) FROM chunk_acks").fetchone()[0] == 0
+
+
+def test_read_only_peeks_at_progress_and_state(
+    journal: Journal, tmp_path: Path, clock: FakeClock
+) -> None:
+    """What tests and benchmarks poll while another process writes the journal."""
+    db = tmp_path / "journal.db"
+    assert read_chunk_progress(tmp_path / "none.db", "/r/a.mp4") is None  # no journal yet
+    assert read_state(tmp_path / "none.db", "/r/a.mp4") is None
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # a file without the tables
+    assert read_chunk_progress(empty, "/r/a.mp4") is None and read_state(empty, "/r/a.mp4") is None
+    assert read_state(db, "/r/a.mp4") is None and read_chunk_progress(db, "/r/a.mp4") is None
+    add_ready(journal, "/r/a.mp4")
+    assert read_state(db, "/r/a.mp4") == "ready"
+    kw = dict(chunk_size=4, total_size=10, total_chunks=3, valid_until=123.0)
+    journal.save_session("/r/a.mp4", upload_token="t1", identifier="id1", **kw)  # type: ignore[arg-type]
+    assert read_chunk_progress(db, "/r/a.mp4") == (0, 3)
+    journal.ack_chunk("/r/a.mp4", 1)
+    journal.ack_chunk("/r/a.mp4", 3)
+    assert read_chunk_progress(db, "/r/a.mp4") == (2, 3)
+    assert read_chunk_progress(db, "/r/b.mp4") is None
+    add_ready(journal, "/r/b.mp4")
+    journal.save_session("/r/b.mp4", upload_token="t2", identifier="id2", **kw)  # type: ignore[arg-type]
+    journal.ack_chunk("/r/b.mp4", 2)
+    assert read_chunk_progress(db, "/r/a.mp4") == (2, 3)  # each file's own acks
+    assert read_chunk_progress(db, "/r/b.mp4") == (1, 3)
 
 
 def test_session_goes_with_vanished_row(journal: Journal) -> None:

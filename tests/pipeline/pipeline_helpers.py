@@ -207,30 +207,6 @@ def start_push_logged(
         )
 
 
-def chunk_progress(journal_file: Path, path: Path) -> tuple[int, int] | None:
-    """(acknowledged, total) chunks of `path`'s upload session, or None (no journal/session).
-
-    Read straight from the SQLite file, read-only, so polling never takes a write lock."""
-    import sqlite3
-
-    if not journal_file.exists():
-        return None
-    conn = sqlite3.connect(f"file:{journal_file}?mode=ro", uri=True, timeout=5)
-    try:
-        key = os.fsencode(path)
-        found = conn.execute(
-            "SELECT total_chunks FROM chunk_sessions WHERE path = ?", (key,)
-        ).fetchone()
-        if found is None:
-            return None
-        (acked,) = conn.execute("SELECT count(*) FROM chunk_acks WHERE path = ?", (key,)).fetchone()
-        return int(acked), int(found[0])
-    except sqlite3.OperationalError:  # tables not created yet
-        return None
-    finally:
-        conn.close()
-
-
 def write_random_file(path: Path, size: int, seed: int) -> str:
     """A file of `size` seeded random bytes (every chunk differs); returns its sha256."""
     import random
@@ -320,22 +296,3 @@ class SandboxProcess:
 
 
 # --- bad-input tests: watching one row while a push runs ----------------------------------
-
-
-def row_state(journal_file: Path, path: Path) -> str | None:
-    """The journal state of `path`, read straight from the SQLite file (read-only, so a
-    test can poll it while a push runs); None when there is no journal or no row yet."""
-    import sqlite3
-
-    if not journal_file.exists():
-        return None
-    conn = sqlite3.connect(f"file:{journal_file}?mode=ro", uri=True, timeout=5)
-    try:
-        found = conn.execute(
-            "SELECT state FROM files WHERE path = ?", (os.fsencode(path),)
-        ).fetchone()
-        return None if found is None else str(found[0])
-    except sqlite3.OperationalError:  # tables not created yet
-        return None
-    finally:
-        conn.close()

@@ -22,14 +22,13 @@ from pipeline_helpers import (
     items_by_sha,
     journal_states,
     make_tree,
-    row_state,
     run_syncd,
     sha256_of,
     start_syncd,
     wait_for,
 )
 
-from syncd.journal import Journal
+from syncd.journal import Journal, read_state
 from syncd.model import ItemState
 from syncd.sandbox import Sandbox
 
@@ -124,7 +123,7 @@ def test_file_deleted_while_queued_fails_with_its_name(
     try:
         # The first item is stored before its answer is held: the only worker is busy.
         wait_for("the first upload", lambda: sandbox.items(), 60, proc)
-        assert row_state(sandbox_config.parent / "journal.db", gone) == "ready"
+        assert read_state(sandbox_config.parent / "journal.db", gone) == "ready"
         gone.unlink()
         out, err = proc.communicate(timeout=60)
     finally:
@@ -148,7 +147,7 @@ def test_file_growing_during_upload_is_requeued_and_sent_whole(
     proc = start_syncd(sandbox_config, "push", "--no-wait", "--bwlimit", "1MiB", tree)
     try:
         wait_for(
-            "the upload to start", lambda: row_state(journal_file, grower) == "uploading", 60, proc
+            "the upload to start", lambda: read_state(journal_file, grower) == "uploading", 60, proc
         )
         with open(grower, "ab") as fh:
             fh.write(b"one more take" * 1000)

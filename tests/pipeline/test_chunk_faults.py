@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import (
     assert_once_each,
-    chunk_progress,
     run_syncd,
     start_syncd,
     wait_for,
@@ -23,7 +22,7 @@ from pipeline_helpers import (
 
 from syncd.config import load_config
 from syncd.daemon import PushOptions, Run, RunReport
-from syncd.journal import Journal
+from syncd.journal import Journal, read_chunk_progress
 from syncd.model import ItemState, UploadMode
 from syncd.sandbox import Sandbox
 from syncd.upload import RetryPolicy
@@ -176,7 +175,7 @@ def test_status_shows_an_interrupted_chunked_upload(
     try:
         wait_for(
             "two acknowledged chunks",
-            lambda: (chunk_progress(journal_file, clip) or (0, 0))[0] >= 2,
+            lambda: (read_chunk_progress(journal_file, clip) or (0, 0))[0] >= 2,
             60,
             proc,
         )
@@ -188,7 +187,7 @@ def test_status_shows_an_interrupted_chunked_upload(
             proc.wait()
     assert proc.returncode == 130, err.decode()
     assert sandbox.items() == []
-    done, total = chunk_progress(journal_file, clip) or (0, 0)
+    done, total = read_chunk_progress(journal_file, clip) or (0, 0)
     assert 2 <= done < total == CHUNKS
 
     status = run_syncd(sandbox_config, "status")

@@ -17,7 +17,6 @@ import pytest
 from pipeline_helpers import (
     SandboxProcess,
     append_config,
-    chunk_progress,
     free_port,
     journal_path,
     run_syncd,
@@ -27,6 +26,7 @@ from pipeline_helpers import (
     write_random_file,
 )
 
+from syncd.journal import read_chunk_progress
 from syncd.sandbox import Sandbox
 
 MiB = 1 << 20
@@ -63,11 +63,11 @@ def _server_received(sandbox: Sandbox) -> set[int]:
 
 
 def _acked(journal: Path, path: Path) -> int:
-    return (chunk_progress(journal, path) or (0, 0))[0]
+    return (read_chunk_progress(journal, path) or (0, 0))[0]
 
 
 def _mid_upload(journal: Path, path: Path) -> bool:
-    found = chunk_progress(journal, path)
+    found = read_chunk_progress(journal, path)
     return found is not None and 0 < found[0] < found[1]
 
 
@@ -113,7 +113,7 @@ def test_chunked_push_killed_twenty_times_resumes_without_resending(
             time.sleep(rng.uniform(0, chunk_seconds))
         assert _mid_upload(journal, big)
         sigkill(proc)
-        progress = chunk_progress(journal, big)
+        progress = read_chunk_progress(journal, big)
         assert progress is not None and 0 < progress[0] < progress[1] == total, progress
         acked_at_kill.append(progress[0])
         time.sleep(SETTLE_SECONDS)
@@ -178,7 +178,7 @@ def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None
         proc = start_push_logged(config, log, *_push_args(big, RESTART_CHUNK, RESTART_BWLIMIT))
         wait_for("a few chunks acknowledged", lambda: _progress_at_least(journal, big, 4), 60, proc)
         site.kill()
-        at_kill = chunk_progress(journal, big)
+        at_kill = read_chunk_progress(journal, big)
         assert at_kill is not None and 0 < at_kill[0] < at_kill[1], at_kill
         time.sleep(DOWNTIME)
         assert proc.poll() is None, "push gave up while the site was down"
@@ -200,7 +200,7 @@ def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None
 
 
 def _progress_at_least(journal: Path, path: Path, n: int) -> bool:
-    found = chunk_progress(journal, path)
+    found = read_chunk_progress(journal, path)
     return found is not None and found[0] >= n
 
 
