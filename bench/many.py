@@ -21,10 +21,10 @@ from common import (
     human_size,
     make_many_files,
     parse_size,
-    print_header,
     require_ok,
     run_measured,
     sandbox_process,
+    start_benchmark,
     syncd_argv,
     verdict,
     workdir,
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1 or size < 8:
         p.error("N must be >= 1 and SIZE >= 8 bytes")
 
-    print_header(f"many: {args.count} files of {human_size(size)}")
+    start_benchmark(f"many: {args.count} files of {human_size(size)}")
     with workdir("syncd-bench-many-") as work:
         tree = work / "tree"
         started = time.perf_counter()

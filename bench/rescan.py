@@ -18,10 +18,10 @@ import time
 from common import (
     human_size,
     make_many_files,
-    print_header,
     require_ok,
     run_measured,
     sandbox_process,
+    start_benchmark,
     syncd_argv,
     verdict,
     workdir,
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1 or args.size < 8:
         p.error("N must be >= 1 and --size >= 8")
 
-    print_header(f"rescan: {args.count} files of {human_size(args.size)}")
+    start_benchmark(f"rescan: {args.count} files of {human_size(args.size)}")
     with workdir("syncd-bench-rescan-") as work:
         tree = work / "tree"
         started = time.perf_counter()

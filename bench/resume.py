@@ -24,10 +24,10 @@ from common import (
     human_size,
     make_big_file,
     parse_size,
-    print_header,
     require_ok,
     run_measured,
     sandbox_process,
+    start_benchmark,
     syncd_argv,
     verdict,
     workdir,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(layout) < 3:
         p.error(f"{args.size} in {args.chunk_size} chunks is fewer than 3 chunks: nothing to kill")
 
-    print_header(f"resume after SIGKILL: {human_size(size)} in {human_size(chunk)} chunks")
+    start_benchmark(f"resume after SIGKILL: {human_size(size)} in {human_size(chunk)} chunks")
     with workdir("syncd-bench-resume-") as work, sandbox_process(work) as sb:
         tree = work / "tree"
         tree.mkdir()

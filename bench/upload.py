@@ -30,10 +30,10 @@ from common import (
     human_size,
     make_big_file,
     parse_size,
-    print_header,
     require_ok,
     run_measured,
     sandbox_process,
+    start_benchmark,
     syncd_argv,
     verdict,
     workdir,
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if size <= 0 or args.repeat < 1:
         p.error("SIZE must be > 0 and --repeat >= 1")
 
-    print_header(f"upload: one {human_size(size)} file, mode {args.mode}")
+    start_benchmark(f"upload: one {human_size(size)} file, mode {args.mode}")
     with workdir("syncd-bench-upload-") as work:
         data = work / "data"
         empty = work / "empty"
