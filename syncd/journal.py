@@ -32,13 +32,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any, cast
 
 from syncd.clock import Clock, SystemClock
 from syncd.errors import JournalError
 from syncd.model import ItemState, LocalFile
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 # How long a writer waits for another process's write lock before failing.
 # Transactions here are a few milliseconds, but a checkpoint or fsync on a busy
@@ -361,7 +362,7 @@ class Journal:
 
     def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
         self._conn = conn
-        self._db = Database(conn)
+        self._db: Database | None = None  # made on first use, see db
         self._lock = threading.RLock()  # guards self._conn for worker threads
         self.path = path
         self._clock = clock
@@ -453,7 +454,15 @@ class Journal:
 
     @property
     def db(self) -> Database:
-        """The sqlite-utils Database, for inspection in tests and tools."""
+        """The sqlite-utils Database over this connection, for inspection in tests and tools.
+
+        Imported on first use: state changes are the compare-and-set SQL above, and importing
+        sqlite-utils (with dateutil and pluggy) cost every command ~30 ms of start-up and exit.
+        """
+        if self._db is None:
+            from sqlite_utils import Database
+
+            self._db = Database(self._conn)
         return self._db
 
     # --- plumbing ----------------------------------------------------------------

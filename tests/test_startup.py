@@ -1,0 +1,15 @@
+"""Start-up cost: every command imports the CLI, so what only tools need is imported late."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_sqlite_utils_waits_until_a_tool_asks_for_it() -> None:
+    # ~30 ms of every command's start-up and exit; the journal's own work is plain SQL.
+    probe = "import sys, syncd.cli; print(sorted(m for m in sys.modules if 'sqlite_utils' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
