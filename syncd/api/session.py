@@ -6,7 +6,6 @@ them in their repr.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
@@ -24,8 +23,15 @@ BLOCKSIZE = 1024 * 1024
 
 
 def _version() -> str:
-    # From the installed metadata, not syncd.__version__: a stale editable install can
-    # expose `syncd` as a namespace package without its __init__.
+    import syncd
+
+    found = getattr(syncd, "__version__", None)
+    if isinstance(found, str):
+        return found
+    # A stale editable install can expose `syncd` as a namespace package without its
+    # __init__: ask the installed metadata (a ~10 ms lookup, so only then).
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("syncd")
     except PackageNotFoundError:
