@@ -1,5 +1,5 @@
 """`python -m syncd` is the `syncd` command (handy where the script is not on PATH)."""
 
-from syncd.cli import main
+from syncd.cli import run
 
-main()
+run()

@@ -9,11 +9,13 @@ Exit codes (shared by every command):
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -321,3 +323,36 @@ def auth(
         click.echo(f"syncd auth: {exc.message}", err=True)
         code = EXIT_FAILED
     sys.exit(code)
+
+
+# --- the process entry point ------------------------------------------------------
+
+
+def run() -> None:
+    """The `syncd` command: `main`, then leave without the interpreter's teardown.
+
+    When a command has returned, its journal is closed and its workers joined; what normal
+    exit still does is free every module and object one by one, ~30 ms of each command's
+    wall time (a sixth of a one-file push). Exit handlers run and output is flushed first.
+    An uncaught exception, an exit code that is not a number, a thread still running or output that
+    cannot be flushed (a closed pipe) takes Python's normal exit instead.
+    """
+    try:
+        main()  # standalone click: always ends in SystemExit
+    except SystemExit as exc:
+        code = exc.code
+        if not isinstance(code, int) or _threads_still_running():
+            raise
+        atexit._run_exitfuncs()  # logging.shutdown and the like, as a normal exit would
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            raise exc from None
+        os._exit(code)
+
+
+def _threads_still_running() -> bool:
+    """Non-daemon threads other than this one: a normal exit would wait for them."""
+    main_thread = threading.main_thread()
+    return any(t is not main_thread and not t.daemon for t in threading.enumerate())
