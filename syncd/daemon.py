@@ -20,7 +20,7 @@ from pathlib import Path
 from syncd.api.client import Client
 from syncd.clock import Clock, SystemClock
 from syncd.config import Config, WatchRoot
-from syncd.errors import Interrupted, SidecarError, SyncdError
+from syncd.errors import Interrupted, SidecarError, SyncdError, WorkerFailed
 from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
 from syncd.metadata import AlbumResolver, MetadataApplier
 from syncd.model import ItemState, Metadata, UploadMode
@@ -478,14 +478,26 @@ class Run:
         except Interrupted:
             return
         except SyncdError as exc:
-            if exc.stops_run:
-                log.error("stopping the run: %s", exc)
-                self.fatal = exc
-                self.stop.set()
+            if not exc.stops_run:
+                self._worker_failed(exc)
                 return
-            raise
+            log.error("stopping the run: %s", exc)
+            self.fatal = exc
+            self.stop.set()
+        except Exception as exc:
+            self._worker_failed(exc)
         finally:
             client.close()
+
+    def _worker_failed(self, exc: Exception) -> None:
+        """A worker is ending on an error no file's handling caught. Stop the run: the main
+        loop would otherwise wait for the files left ready, with nobody to take them."""
+        log.error("stopping the run: a worker failed: %s", exc, exc_info=exc)
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = WorkerFailed(f"a worker failed: {type(exc).__name__}: {exc}")
+        self.stop.set()
+        self._changed.set()
 
     def _process(
         self, row: FileRow, options: PushOptions, uploader: Uploader, applier: MetadataApplier

@@ -148,5 +148,11 @@ def api_error_for(code: str, message: str, method: str = "") -> ApiError:
     return ApiError(code, message, method=method)
 
 
+class WorkerFailed(SyncdError):
+    """An error outside any one file's handling (the journal cannot be written, a bug) ended
+    a worker: the run stops rather than wait for a worker that is gone. Exit status 1; what
+    was in flight keeps its lease and is recovered by the next run."""
+
+
 class Interrupted(SyncdError):
     """The run is stopping (signal): abandon the current transfer, keep the journal."""
