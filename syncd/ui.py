@@ -48,10 +48,18 @@ class PlainProgress:
         self._queued_said = (0, 0)
         # Not at once: a run over within the first second needs no "queued" line at all.
         self._queued_said_at = time.monotonic()
+        self._stream_broken = False
 
     def _say(self, text: str) -> None:
         with self._lock:
-            print(text, file=self.stream, flush=True)
+            if self._stream_broken:
+                return
+            try:
+                print(text, file=self.stream, flush=True)
+            except (OSError, ValueError):
+                # A closed pipe (`syncd push 2>&1 | head`) or a full disk behind the stream
+                # must not stop the uploads; the journal and the summary still tell.
+                self._stream_broken = True
 
     def add_work(self, files: int, nbytes: int) -> None:
         with self._lock:

@@ -5,18 +5,23 @@ not land, 2 configuration or credentials, 130 interrupted."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from pipeline_helpers import (
+    PUSH_TIMEOUT,
     append_config,
     assert_once_each,
     journal_states,
     make_tree,
     run_syncd,
     start_syncd,
+    syncd_cmd,
+    syncd_env,
     upload_requests,
 )
 
@@ -314,3 +319,27 @@ def test_dry_run_of_a_synced_tree_says_there_is_nothing_to_upload(
     assert result.returncode == 0
     assert "nothing was sent" in result.stdout and "nothing to upload" in result.stdout
     assert "synced by this run" not in result.stdout
+
+
+def test_a_stderr_nobody_reads_does_not_stop_the_uploads(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    # `syncd push tree 2>&1 >/dev/null | head -1`: after head exits every progress line
+    # fails with EPIPE. Uploads must go on (it once killed the workers and hung the run).
+    files = make_tree(tmp_path / "tree", 12)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            syncd_cmd(sandbox_config, "push", "--no-wait", tmp_path / "tree"),
+            stdout=subprocess.PIPE,
+            stderr=write_end,
+            env=syncd_env(),
+            timeout=PUSH_TIMEOUT,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stdout.decode()
+    assert "12 file(s) synced by this run" in done.stdout.decode()
+    assert_once_each(sandbox, files)
+    assert set(journal_states(sandbox_config).values()) == {ItemState.SYNCED}
