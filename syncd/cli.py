@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TextIO
 
 import click
 from rich.console import Console
@@ -334,21 +335,20 @@ def run() -> None:
     When a command has returned, its journal is closed and its workers joined; what normal
     exit still does is free every module and object one by one, ~30 ms of each command's
     wall time (a sixth of a one-file push). Exit handlers run and output is flushed first.
-    An uncaught exception, an exit code that is not a number, a thread still running or output that
-    cannot be flushed (a closed pipe) takes Python's normal exit instead.
+    Python's normal exit is kept for an uncaught exception, an exit code that is not a
+    number, a thread still running, stdout that cannot be flushed (Python reports that and
+    exits 120) and a profiler, debugger, `python -i` or dev mode watching the process.
     """
     try:
         main()  # standalone click: always ends in SystemExit
     except SystemExit as exc:
         code = exc.code
-        if not isinstance(code, int) or _threads_still_running():
+        if not isinstance(code, int) or _threads_still_running() or _interpreter_watched():
             raise
         atexit._run_exitfuncs()  # logging.shutdown and the like, as a normal exit would
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            raise exc from None
+        if not _flushed(sys.stdout):
+            raise
+        _flushed(sys.stderr)  # a failing stderr does not change the exit status (as in Python)
         os._exit(code)
 
 
@@ -356,3 +356,22 @@ def _threads_still_running() -> bool:
     """Non-daemon threads other than this one: a normal exit would wait for them."""
     main_thread = threading.main_thread()
     return any(t is not main_thread and not t.daemon for t in threading.enumerate())
+
+
+def _interpreter_watched() -> bool:
+    """Tools that act at normal exit: a profiler's report, a debugger, `-i`'s prompt,
+    dev mode's resource warnings."""
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    return watched or bool(sys.flags.inspect or sys.flags.dev_mode)
+
+
+def _flushed(stream: TextIO | None) -> bool:
+    """Flush a standard stream; False if that failed. None (the descriptor was closed when
+    the process started, `syncd push >&-`) has nothing to flush."""
+    if stream is None:
+        return True
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
