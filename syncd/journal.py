@@ -462,7 +462,9 @@ class Journal:
         if self._db is None:
             from sqlite_utils import Database
 
-            self._db = Database(self._conn)
+            # Looking must change nothing: sqlite-utils would turn recursive triggers on
+            # for the shared connection and run its plugins' connection hooks.
+            self._db = Database(self._conn, recursive_triggers=False, execute_plugins=False)
         return self._db
 
     # --- plumbing ----------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
+import tomllib
+from pathlib import Path
 
 import syncd
 from syncd.api.session import USER_AGENT, make_session
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_user_agent_names_this_release() -> None:
@@ -16,5 +19,9 @@ def test_user_agent_names_this_release() -> None:
         session.close()
 
 
-def test_package_metadata_takes_its_version_from_syncd() -> None:
-    assert version("syncd") == syncd.__version__
+def test_the_package_version_is_read_from_syncd() -> None:
+    # One place for the version: what pip installs is what the User-Agent says.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "syncd.__version__"}
