@@ -14,32 +14,21 @@ from syncd.daemon import PushOptions, Run, RunReport
 from syncd.errors import JournalError, WorkerFailed
 from syncd.journal import Journal
 from syncd.model import ItemState
+from syncd.progress import NullProgress
 from syncd.sandbox import Sandbox
 
 # A push of five small files takes well under a second; a hang is what this catches.
 RUN_SECONDS = 30.0
 
 
-class BrokenDisplay:
+class BrokenDisplay(NullProgress):
     """A progress display that fails when a file is done (as a closed stderr once did)."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def add_work(self, files: int, nbytes: int) -> None:
-        pass
-
-    def file_started(self, path: str, size: int) -> None:
-        pass
-
-    def file_bytes(self, path: str, nbytes: int) -> None:
-        pass
-
     def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
         raise self.error
-
-    def note(self, text: str) -> None:
-        pass
 
 
 @pytest.mark.parametrize(
