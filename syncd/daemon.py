@@ -477,15 +477,13 @@ class Run:
                     self._changed.set()
         except Interrupted:
             return
-        except SyncdError as exc:
-            if not exc.stops_run:
-                self._worker_failed(exc)
-                return
-            log.error("stopping the run: %s", exc)
-            self.fatal = exc
-            self.stop.set()
         except Exception as exc:
-            self._worker_failed(exc)
+            if isinstance(exc, SyncdError) and exc.stops_run:  # bad credentials and the like
+                log.error("stopping the run: %s", exc)
+                self.fatal = exc
+                self.stop.set()
+            else:
+                self._worker_failed(exc)
         finally:
             client.close()
 
