@@ -1068,11 +1068,13 @@ class Journal:
 
     # --- reporting ----------------------------------------------------------------
 
-    def _root_clause(self, root: str | None) -> tuple[str, tuple[Any, ...]]:
-        if root is None:
-            return "", ()
-        raw, low, high = _under(root)
-        return " AND (path = ? OR (path >= ? AND path < ?))", (raw, low, high)
+    def _scope_clause(
+        self, root: str | None, roots: Sequence[str] | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """Rows under `root` (when given) and under any of `roots` (when given)."""
+        clause, params = self._roots_clause(None if root is None else [root])
+        more, more_params = self._roots_clause(roots)
+        return clause + more, (*params, *more_params)
 
     def _roots_clause(self, roots: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
         """Rows under any of `roots` (None: every row)."""
@@ -1093,10 +1095,7 @@ class Journal:
     ) -> dict[ItemState, int]:
         """Rows per state (every state present, zero when none), under `root` or any of
         `roots` (a row under two nested roots counts once)."""
-        clause, params = self._root_clause(root)
-        if roots is not None:
-            more, more_params = self._roots_clause(roots)
-            clause, params = clause + more, (*params, *more_params)
+        clause, params = self._scope_clause(root, roots)
         found = self._read(
             f"SELECT state, COUNT(*) FROM files WHERE 1{clause} GROUP BY state", params
         )
@@ -1118,10 +1117,7 @@ class Journal:
         wanted = [str(ItemState(s)) for s in states]
         if not wanted:
             return []
-        clause, params = self._root_clause(root)
-        if roots is not None:
-            more, more_params = self._roots_clause(roots)
-            clause, params = clause + more, (*params, *more_params)
+        clause, params = self._scope_clause(root, roots)
         if updated_since is not None:
             clause, params = clause + " AND updated_at >= ?", (*params, updated_since)
         marks = ", ".join("?" for _ in wanted)
