@@ -94,9 +94,9 @@ def settle(sb: SandboxProcess) -> None:
     """Empty the sandbox and flush dirty pages: otherwise the previous run's gigabyte is
     written back during the next one, and whoever runs second pays for it (seen: the
     sandbox's CPU per GiB varied 1.2-2.7 s with the order). Every contestant's upload starts
-    right after this: on this VM, memory freed a few seconds before the sandbox writes the
-    next gigabyte costs it up to twice the system time (seen: 0.4-0.6 s at once, 0.9-2.1 s
-    after a 3 s pause), so a scan between settle and upload would handicap syncd."""
+    right after this, so no contestant meets the VM's memory noise from a different
+    distance (one set of runs saw the sandbox pay 0.4-0.6 s of system time at once and
+    0.9-2.1 s after a 3 s pause; a later re-check saw noise either way: bench/README)."""
     sb.reset()
     os.sync()
 
