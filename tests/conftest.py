@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,3 +28,15 @@ def sandbox_config(sandbox: Sandbox, tmp_path: Path) -> Path:
     path = tmp_path / "syncd.toml"
     sandbox.write_config(path, journal_path=tmp_path / "journal.db")
     return path
+
+
+@pytest.fixture
+def unread_pipe() -> Iterator[int]:
+    """The write end of a pipe whose read end is closed (`... | head -1` after head exits):
+    every write to it fails with EPIPE (Python ignores SIGPIPE). Closed after the test."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        yield write_end
+    finally:
+        os.close(write_end)

@@ -152,47 +152,33 @@ def test_closed_standard_streams_at_start_keep_the_code(tmp_path: Path) -> None:
     assert not _torn_down(tmp_path)
 
 
-def _pipe_nobody_reads() -> int:
-    read_end, write_end = os.pipe()
-    os.close(read_end)  # every write gets EPIPE (Python ignores SIGPIPE)
-    return write_end
-
-
-def test_a_stdout_nobody_reads_exits_as_python_does(tmp_path: Path) -> None:
+def test_a_stdout_nobody_reads_exits_as_python_does(tmp_path: Path, unread_pipe: int) -> None:
     # The unflushed output cannot be written: Python says so and exits 120; so must run().
-    write_end = _pipe_nobody_reads()
-    try:
-        done = _run_with_command(
-            """
-            sys.stdout.write("x" * 1000)
-            sys.exit(0)
-            """,
-            tmp_path,
-            capture_output=False,
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-        )
-    finally:
-        os.close(write_end)
+    done = _run_with_command(
+        """
+        sys.stdout.write("x" * 1000)
+        sys.exit(0)
+        """,
+        tmp_path,
+        capture_output=False,
+        stdout=unread_pipe,
+        stderr=subprocess.PIPE,
+    )
     assert done.returncode == 120
     assert "BrokenPipeError" in done.stderr
 
 
-def test_a_stderr_nobody_reads_keeps_the_code(tmp_path: Path) -> None:
-    write_end = _pipe_nobody_reads()
-    try:
-        done = _run_with_command(
-            """
-            sys.stderr.write("nobody reads this")
-            sys.exit(7)
-            """,
-            tmp_path,
-            capture_output=False,
-            stdout=subprocess.PIPE,
-            stderr=write_end,
-        )
-    finally:
-        os.close(write_end)
+def test_a_stderr_nobody_reads_keeps_the_code(tmp_path: Path, unread_pipe: int) -> None:
+    done = _run_with_command(
+        """
+        sys.stderr.write("nobody reads this")
+        sys.exit(7)
+        """,
+        tmp_path,
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        stderr=unread_pipe,
+    )
     assert done.returncode == 7
 
 

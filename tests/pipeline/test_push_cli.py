@@ -5,7 +5,6 @@ not land, 2 configuration or credentials, 130 interrupted."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -322,23 +321,18 @@ def test_dry_run_of_a_synced_tree_says_there_is_nothing_to_upload(
 
 
 def test_a_stderr_nobody_reads_does_not_stop_the_uploads(
-    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, unread_pipe: int
 ) -> None:
     # `syncd push tree 2>&1 >/dev/null | head -1`: after head exits every progress line
     # fails with EPIPE. Uploads must go on (it once killed the workers and hung the run).
     files = make_tree(tmp_path / "tree", 12)
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        done = subprocess.run(
-            syncd_cmd(sandbox_config, "push", "--no-wait", tmp_path / "tree"),
-            stdout=subprocess.PIPE,
-            stderr=write_end,
-            env=syncd_env(),
-            timeout=PUSH_TIMEOUT,
-        )
-    finally:
-        os.close(write_end)
+    done = subprocess.run(
+        syncd_cmd(sandbox_config, "push", "--no-wait", tmp_path / "tree"),
+        stdout=subprocess.PIPE,
+        stderr=unread_pipe,
+        env=syncd_env(),
+        timeout=PUSH_TIMEOUT,
+    )
     assert done.returncode == 0, done.stdout.decode()
     assert "12 file(s) synced by this run" in done.stdout.decode()
     assert_once_each(sandbox, files)
