@@ -21,13 +21,15 @@ from syncd.api.client import Client
 from syncd.clock import Clock, SystemClock
 from syncd.config import Config, WatchRoot
 from syncd.errors import Interrupted, SidecarError, SyncdError, WorkerFailed
-from syncd.journal import FileRow, Journal, make_owner, owner_is_alive, printable
-from syncd.metadata import AlbumResolver, MetadataApplier
-from syncd.model import ItemState, Metadata, UploadMode
+from syncd.journal import Journal, make_owner, owner_is_alive
+from syncd.local.scan import ScanProblem, scan
+from syncd.metadata.albums import AlbumResolver
+from syncd.metadata.apply import MetadataApplier
+from syncd.metadata.desired import read_metadata
+from syncd.model import FileRow, ItemState, Metadata, UploadMode
 from syncd.plan.upload import UploadPlan, choose_mode, upload_fields
 from syncd.progress import NullProgress, ProgressSink
-from syncd.scan import ScanProblem, scan
-from syncd.sidecar import read_metadata
+from syncd.text import printable
 from syncd.throttle import RateGate, RateMeter, Throttle
 from syncd.upload import RetryPolicy, Uploader, upload_file
 

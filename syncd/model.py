@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -39,6 +40,68 @@ def identity_tag(sha256_hex: str) -> str:
     return f"{IDENTITY_NAMESPACE}:{sha256_hex[:IDENTITY_HEX_CHARS].lower()}"
 
 
+# Which state changes the journal accepts (None: no row). Anything else is a bug, and the
+# journal refuses it instead of writing it.
+TRANSITIONS: dict[ItemState | None, frozenset[ItemState | None]] = {
+    None: frozenset({ItemState.PENDING}),
+    ItemState.PENDING: frozenset(
+        {ItemState.READY, ItemState.SKIPPED, ItemState.SYNCED, ItemState.FAILED, None}
+    ),
+    ItemState.READY: frozenset(
+        {ItemState.UPLOADING, ItemState.PENDING, ItemState.SKIPPED, ItemState.FAILED, None}
+    ),
+    ItemState.RETRY: frozenset(
+        {ItemState.UPLOADING, ItemState.PENDING, ItemState.READY, ItemState.FAILED, None}
+    ),
+    ItemState.UPLOADING: frozenset(
+        {
+            ItemState.UPLOADED,
+            ItemState.SYNCED,
+            ItemState.RETRY,
+            ItemState.FAILED,
+            ItemState.READY,
+            ItemState.PENDING,
+        }
+    ),
+    ItemState.UPLOADED: frozenset({ItemState.SYNCED, ItemState.PENDING, ItemState.REMOTE_MISSING}),
+    ItemState.SYNCED: frozenset({ItemState.SYNCED, ItemState.PENDING, ItemState.REMOTE_MISSING}),
+    ItemState.FAILED: frozenset({ItemState.READY, ItemState.PENDING, None}),
+    ItemState.SKIPPED: frozenset({ItemState.PENDING, None}),
+    ItemState.REMOTE_MISSING: frozenset({ItemState.READY, ItemState.PENDING, ItemState.SYNCED}),
+}
+
+
+def transition_allowed(from_state: ItemState | None, to_state: ItemState | None) -> bool:
+    return to_state in TRANSITIONS.get(from_state, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class FileVersion:
+    """What identifies one version of a local file without reading it.
+
+    The one "same version" rule: size, mtime and inode all equal. A writer bumps the
+    mtime; a copy over the file or a restore from backup brings a new inode. Scan,
+    journal and the upload guard all compare versions through `same_as`.
+    """
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    def same_as(self, other: FileVersion) -> bool:
+        return self == other
+
+    def describe_change(self, new: FileVersion) -> str:
+        return (
+            f"size {self.size}->{new.size}, mtime_ns {self.mtime_ns}->{new.mtime_ns}, "
+            f"inode {self.inode}->{new.inode}"
+        )
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileVersion:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 @dataclass(frozen=True, slots=True)
 class LocalFile:
     """A file as the scanner saw it."""
@@ -48,6 +111,10 @@ class LocalFile:
     mtime_ns: int
     inode: int
     sha256: str | None = None
+
+    @property
+    def version(self) -> FileVersion:
+        return FileVersion(self.size, self.mtime_ns, self.inode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +169,66 @@ class UploadResult:
     photo_id: str
     tree_id: str = ""
     token: str = ""
+
+
+# --- journal rows -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One `files` row. Paths are str (os.fsdecode form)."""
+
+    path: str
+    root: str
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str | None
+    state: ItemState
+    photo_id: str | None
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    next_attempt_at: float | None
+    lease_owner: str | None
+    lease_until: float | None
+    stable_since: float | None
+    duplicate_of: str | None
+    desired_digest: str | None
+    applied_digest: str | None
+    upload_mode: str | None
+    created_at: float
+    updated_at: float
+    uploaded_sha256: str | None = None  # the content photo_id holds
+
+    @property
+    def version(self) -> FileVersion:
+        return FileVersion(self.size, self.mtime_ns, self.inode)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of the append-only event log. A None state means "no row"."""
+
+    id: int
+    at: float
+    path: str
+    from_state: ItemState | None
+    to_state: ItemState | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSession:
+    """A resumable (token + Resumable.js) upload in progress."""
+
+    path: str
+    upload_token: str
+    identifier: str
+    chunk_size: int
+    total_size: int
+    total_chunks: int
+    valid_until: float | None
+    created_at: float
+    acked: frozenset[int]
+    sha256: str | None = None  # the content being uploaded (None: unknown, older journal)

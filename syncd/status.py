@@ -6,8 +6,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from syncd.journal import FileRow, Journal, printable
-from syncd.model import ItemState
+from syncd.journal import Journal
+from syncd.model import FileRow, ItemState
+from syncd.text import printable
 
 
 def _when(ts: float | None) -> str | None:

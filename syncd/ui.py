@@ -20,7 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from syncd.journal import printable
+from syncd.text import printable
 
 if TYPE_CHECKING:
     from syncd.daemon import RunReport

@@ -1,4 +1,4 @@
-"""syncd.sidecar against real files in tmp_path (and the bundled examples/)."""
+"""syncd.metadata.desired against real files in tmp_path (and the bundled examples/)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from syncd import sidecar
 from syncd.errors import SidecarError
+from syncd.metadata import desired as sidecar
+from syncd.metadata.desired import is_sidecar, read_metadata, sidecar_files
 from syncd.model import Metadata
-from syncd.sidecar import is_sidecar, read_metadata, sidecar_files
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # The examples are committed to git: keep the checkout small.

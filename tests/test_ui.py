@@ -10,8 +10,7 @@ from rich.console import Console
 
 import syncd.ui
 from syncd.daemon import RunReport
-from syncd.journal import FileRow
-from syncd.model import ItemState
+from syncd.model import FileRow, ItemState
 from syncd.ui import PlainProgress, render_report, render_status
 
 ODD = "/archive/[red]clip[/red] [b].mp4"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from syncd.api.client import Client
-from syncd.journal import FileRow
-from syncd.model import Metadata, UploadMode
+from syncd.model import FileRow, Metadata, UploadMode
 from syncd.upload.core import Outcome, RetryPolicy, TransferGuard, Uploader
 from syncd.upload.direct import upload_direct
 from syncd.upload.token import TokenUpload

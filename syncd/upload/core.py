@@ -35,8 +35,8 @@ from syncd.errors import (
     SyncdError,
     TransportError,
 )
-from syncd.journal import FileRow, Journal
-from syncd.model import ItemState, Metadata, RemoteItem, identity_tag
+from syncd.journal import Journal
+from syncd.model import FileRow, ItemState, Metadata, RemoteItem, identity_tag
 from syncd.progress import ProgressSink
 from syncd.throttle import RateGate, RateMeter, Throttle
 

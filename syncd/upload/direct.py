@@ -7,8 +7,7 @@ from collections.abc import Mapping
 
 from syncd.api.body import FileSlice
 from syncd.errors import SyncdError
-from syncd.journal import FileRow
-from syncd.model import Metadata, RemoteItem, UploadMode
+from syncd.model import FileRow, Metadata, RemoteItem, UploadMode
 from syncd.plan.upload import upload_carries_all, upload_fields
 from syncd.upload.core import Outcome, Uploader, may_have_landed
 

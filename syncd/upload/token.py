@@ -24,8 +24,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from syncd.api.body import FileSlice
 from syncd.api.client import Client
 from syncd.errors import ApiError, ServerError, SyncdError, TransportError
-from syncd.journal import ChunkSession, FileRow
-from syncd.model import ItemState, Metadata, RemoteItem
+from syncd.model import ChunkSession, FileRow, ItemState, Metadata, RemoteItem
 from syncd.plan.upload import (
     Chunk,
     chunk_count,

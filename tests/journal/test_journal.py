@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from syncd.clock import FakeClock
-from syncd.journal import FileRow, Journal, read_chunk_progress, read_state
+from syncd.journal import Journal, read_chunk_progress, read_state
+from syncd.model import FileRow, LocalFile
 from syncd.model import ItemState as S
-from syncd.model import LocalFile
 
 SHA = "ab" * 32
 
@@ -102,8 +102,24 @@ def test_wrong_from_state_changes_nothing(journal: Journal) -> None:
     row = add_ready(journal, "/r/a.mp4")
     events = journal.event_count()
     assert not journal.transition("/r/a.mp4", S.UPLOADING, S.UPLOADED, photo_id="1")
-    assert not journal.transition("/r/missing.mp4", S.READY, S.UPLOADED)
+    assert not journal.transition("/r/missing.mp4", S.READY, S.UPLOADING)
     assert not journal.mark_skipped("/r/a.mp4", "x", from_state=S.PENDING)
+    assert journal.get("/r/a.mp4") == row
+    assert journal.event_count() == events
+
+
+@pytest.mark.parametrize(
+    ("from_state", "to_state"),
+    [(S.READY, S.UPLOADED), (S.READY, S.SYNCED), (S.FAILED, S.SYNCED), (S.SKIPPED, S.READY)],
+)
+def test_transitions_outside_the_table_are_refused(
+    journal: Journal, from_state: S, to_state: S
+) -> None:
+    """A change the transition table does not allow is a bug: refused, nothing written."""
+    row = add_ready(journal, "/r/a.mp4")
+    events = journal.event_count()
+    with pytest.raises(ValueError, match="not allowed"):
+        journal.transition("/r/a.mp4", from_state, to_state)
     assert journal.get("/r/a.mp4") == row
     assert journal.event_count() == events
 

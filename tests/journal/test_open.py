@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd import journal as journal_mod
 from syncd.errors import JournalError
 from syncd.journal import SCHEMA_VERSION, Journal
+from syncd.journal import db as journal_db
 
 
 def test_creates_missing_directory_with_wal_and_pragmas(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_creates_missing_directory_with_wal_and_pragmas(tmp_path: Path) -> None:
         assert j.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert j.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         timeout_ms = j.db.execute("PRAGMA busy_timeout").fetchone()[0]
-        assert timeout_ms == int(journal_mod.BUSY_TIMEOUT_SECONDS * 1000)
+        assert timeout_ms == int(journal_db.BUSY_TIMEOUT_SECONDS * 1000)
         tables = set(j.db.table_names())
         assert {"files", "events", "chunk_sessions", "chunk_acks", "albums"} <= tables
         # The inspection handle leaves the connection's settings as the journal set them.
@@ -48,8 +48,8 @@ def test_migrates_from_version_zero_keeping_other_content(tmp_path: Path) -> Non
 def test_failed_migration_leaves_version_and_schema_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = ((*journal_mod.MIGRATIONS[0], "THIS IS NOT SQL"),)
-    monkeypatch.setattr(journal_mod, "MIGRATIONS", broken)
+    broken = ((*journal_db.MIGRATIONS[0], "THIS IS NOT SQL"),)
+    monkeypatch.setattr(journal_db, "MIGRATIONS", broken)
     path = tmp_path / "j.db"
     with pytest.raises(JournalError):
         Journal.open(path)
@@ -112,7 +112,7 @@ def test_locked_database_says_wal_needs_a_local_disk(
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
-    monkeypatch.setattr(journal_mod, "BUSY_TIMEOUT_SECONDS", 0.05)  # fail fast in the test
+    monkeypatch.setattr(journal_db, "BUSY_TIMEOUT_SECONDS", 0.05)  # fail fast in the test
     try:
         with pytest.raises(JournalError, match="local disk") as info:
             Journal.open(path)

@@ -19,8 +19,8 @@ from syncd.api.client import Client
 from syncd.config import load_config
 from syncd.daemon import PushOptions, Run, RunReport
 from syncd.errors import ProtocolError
-from syncd.journal import FileRow, Journal
-from syncd.model import ItemState, LocalFile, UploadMode
+from syncd.journal import Journal
+from syncd.model import FileRow, ItemState, LocalFile, UploadMode
 from syncd.sandbox import Sandbox
 from syncd.upload import RetryPolicy
 

@@ -17,9 +17,9 @@ import syncd.daemon
 from syncd.config import load_config
 from syncd.daemon import PushOptions, Run
 from syncd.journal import Journal
+from syncd.local.scan import ScanStopped, sha256_file
 from syncd.model import ItemState
 from syncd.sandbox import Sandbox
-from syncd.scan import ScanStopped, sha256_file
 
 # Long enough for anything that should happen, short enough that a failure is quick.
 WAIT_SECONDS = 20.0

@@ -14,9 +14,9 @@ import pytest
 from syncd.clock import FakeClock
 from syncd.config import ScanConfig
 from syncd.journal import Journal
+from syncd.local.scan import ScanReport, scan, sha256_file
 from syncd.model import ItemState as S
 from syncd.model import LocalFile
-from syncd.scan import ScanReport, scan, sha256_file
 
 CFG = ScanConfig(stable_seconds=10.0)
 OLD = 3600.0  # seconds: a file this old is stable at first sight

@@ -39,8 +39,9 @@ from pathlib import Path
 
 from syncd.clock import Clock
 from syncd.config import ScanConfig
-from syncd.journal import VANISHABLE, Journal, printable
+from syncd.journal import VANISHABLE, Journal
 from syncd.model import ItemState, LocalFile
+from syncd.text import printable
 
 # Read size for hashing: large enough that syscalls are noise next to disk
 # throughput, small enough to keep memory flat with several scanners.

@@ -1,0 +1,47 @@
+"""The SQLite journal behind one facade, `Journal`, split by concern:
+
+- `db`: opening, migrations, transactions and the compare-and-set every change goes through;
+- `files`: the scanner's side (new, changed, hashed, vanished files);
+- `claims`: the workers' side (claims under a lease, transitions, recovery);
+- `sessions`: resumable upload sessions and acknowledged chunks;
+- `albums`: album titles and their ids on the site;
+- `queries`: rows, counts and the event log, read only;
+- `peek`: read-only looks at another process's journal file.
+
+This package is the only place with SQL. Every state change is one short `BEGIN IMMEDIATE`
+transaction with a compare-and-set on the row's state and one event-log row, and only the
+transitions in `syncd.model.TRANSITIONS` are accepted.
+"""
+
+from __future__ import annotations
+
+from syncd.journal.albums import Albums
+from syncd.journal.claims import Claims
+from syncd.journal.db import BUSY_TIMEOUT_SECONDS, CLAIMABLE, NOT_A_COPY, VANISHABLE
+from syncd.journal.files import Files
+from syncd.journal.owners import make_owner, owner_is_alive, owner_is_local
+from syncd.journal.peek import read_chunk_progress, read_state
+from syncd.journal.queries import Queries
+from syncd.journal.schema import MIGRATIONS, SCHEMA_VERSION
+from syncd.journal.sessions import Sessions
+
+
+class Journal(Files, Claims, Sessions, Albums, Queries):
+    """The journal of one syncd installation. Thread-safe: one connection per process,
+    guarded by a re-entrant lock; processes share the file through WAL and a busy timeout."""
+
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "CLAIMABLE",
+    "MIGRATIONS",
+    "NOT_A_COPY",
+    "SCHEMA_VERSION",
+    "VANISHABLE",
+    "Journal",
+    "make_owner",
+    "owner_is_alive",
+    "owner_is_local",
+    "read_chunk_progress",
+    "read_state",
+]

@@ -1,0 +1,122 @@
+"""The journal's schema: the ordered migrations that build it, and the files columns."""
+
+from __future__ import annotations
+
+FILE_COLUMNS = (
+    "path",
+    "root",
+    "size",
+    "mtime_ns",
+    "inode",
+    "sha256",
+    "state",
+    "photo_id",
+    "attempts",
+    "error_code",
+    "error_message",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_until",
+    "stable_since",
+    "duplicate_of",
+    "desired_digest",
+    "applied_digest",
+    "upload_mode",
+    "created_at",
+    "updated_at",
+    "uploaded_sha256",
+)
+# Columns transition() may set; state, path and lease are managed here.
+SETTABLE_FIELDS = frozenset(
+    {
+        "size",
+        "mtime_ns",
+        "inode",
+        "sha256",
+        "photo_id",
+        "attempts",
+        "error_code",
+        "error_message",
+        "next_attempt_at",
+        "stable_since",
+        "duplicate_of",
+        "desired_digest",
+        "applied_digest",
+        "upload_mode",
+    }
+)
+PATH_FIELDS = frozenset({"duplicate_of"})
+
+# Ordered migrations: MIGRATIONS[i] takes user_version i to i + 1. Append only;
+# never edit a released step. Each step is a tuple of single statements (not
+# executescript, which would commit the surrounding transaction).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE files (
+            path BLOB PRIMARY KEY,
+            root BLOB NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            sha256 TEXT,
+            state TEXT NOT NULL,
+            photo_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error_code TEXT,
+            error_message TEXT,
+            next_attempt_at REAL,
+            lease_owner TEXT,
+            lease_until REAL,
+            stable_since REAL,
+            duplicate_of BLOB,
+            desired_digest TEXT,
+            applied_digest TEXT,
+            upload_mode TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX files_state ON files(state)",
+        "CREATE INDEX files_sha256 ON files(sha256)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            path BLOB NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX events_path ON events(path)",
+        """CREATE TABLE chunk_sessions (
+            path BLOB PRIMARY KEY REFERENCES files(path) ON DELETE CASCADE,
+            upload_token TEXT NOT NULL,
+            identifier TEXT NOT NULL,
+            chunk_size INTEGER NOT NULL,
+            total_size INTEGER NOT NULL,
+            total_chunks INTEGER NOT NULL,
+            valid_until REAL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE chunk_acks (
+            path BLOB NOT NULL REFERENCES chunk_sessions(path) ON DELETE CASCADE,
+            chunk_number INTEGER NOT NULL,
+            PRIMARY KEY (path, chunk_number)
+        )""",
+        "CREATE TABLE albums (title TEXT PRIMARY KEY, album_id TEXT NOT NULL)",
+    ),
+    (
+        # claim() walks these in order and stops at the first row under its roots,
+        # instead of sorting every ready row on each claim (O(n) per file).
+        "CREATE INDEX files_state_updated ON files(state, updated_at)",
+        "CREATE INDEX files_state_due ON files(state, next_attempt_at)",
+    ),
+    (
+        # The content the remote item holds, so a touched or re-copied file with the
+        # same bytes is recognised as synced instead of uploaded again.
+        "ALTER TABLE files ADD COLUMN uploaded_sha256 TEXT",
+        "UPDATE files SET uploaded_sha256 = sha256 WHERE photo_id IS NOT NULL",
+        # The content a chunk session is uploading: a session never resumes
+        # with different bytes.
+        "ALTER TABLE chunk_sessions ADD COLUMN sha256 TEXT",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)

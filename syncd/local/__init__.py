@@ -1,0 +1,1 @@
+"""The local side: walking trees with the scan filters, and recording what is there."""
