@@ -13,7 +13,6 @@ import atexit
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -25,10 +24,11 @@ from rich.console import Console
 from syncd import __version__
 from syncd.check import explain_stop
 from syncd.config import Config, load_config, parse_size
-from syncd.daemon import PushOptions, Run
 from syncd.errors import ConfigError, CredentialsError, JournalError, SyncdError
 from syncd.journal import Journal
 from syncd.model import ItemState, UploadMode
+from syncd.pipeline.lifecycle import Lifecycle
+from syncd.push import Push, PushOptions
 from syncd.status import collect_status
 from syncd.ui import PlainProgress, RichProgress, render_report, render_status, report_dict
 
@@ -108,23 +108,14 @@ def _size_option(value: str | None, name: str) -> int | None:
         raise click.BadParameter(str(exc), param_hint=name) from None
 
 
-def _install_stop_handlers(run: Run) -> None:
-    """First SIGINT/SIGTERM: stop gently (journal stays consistent). Second: exit at once."""
-    hits = 0
+def _install_stop_handlers(lifecycle: Lifecycle) -> None:
+    """First SIGINT/SIGTERM: stop gently (journal stays consistent). Second: exit at once.
+    The handlers only set flags (and say so); the run's loop does the rest."""
 
-    def handler(signum: int, _frame: object) -> None:
-        nonlocal hits
-        hits += 1
-        if hits == 1:
-            click.echo(
-                "\nstopping: finishing the journal; press Ctrl-C again to quit now", err=True
-            )
-            run.request_stop()
-        else:
-            os._exit(EXIT_INTERRUPTED)
+    def notice() -> None:
+        click.echo("\nstopping: finishing the journal; press Ctrl-C again to quit now", err=True)
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    lifecycle.install(on_first=notice)
 
 
 @main.command()
@@ -180,14 +171,15 @@ def push(
     console = Console(stderr=True)
     live = console.is_terminal and not as_json
     progress = RichProgress(console) if live else PlainProgress()
-    run = Run(config, journal, progress=progress)
-    _install_stop_handlers(run)
+    lifecycle = Lifecycle()
+    run = Push(config, journal, progress=progress, lifecycle=lifecycle)
+    _install_stop_handlers(lifecycle)
     try:
         if isinstance(progress, RichProgress):
             with progress:
-                report = run.push(options)
+                report = run.run(options)
         else:
-            report = run.push(options)
+            report = run.run(options)
     except JournalError as exc:
         click.echo(f"syncd: journal error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)

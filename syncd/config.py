@@ -100,6 +100,13 @@ class Config:
     watch: tuple[WatchRoot, ...] = ()
     source: Path | None = None  # the file this came from, for messages
 
+    def watch_root_for(self, path: str | os.PathLike[str]) -> WatchRoot | None:
+        """The deepest [[watch]] root that holds `path`: nested roots give their own
+        settings to what is under them, whichever root a push was started on."""
+        target = Path(os.path.abspath(path))
+        holding = [w for w in self.watch if target == w.path or w.path in target.parents]
+        return max(holding, key=lambda w: len(w.path.parts), default=None)
+
 
 # --- loading and validation -------------------------------------------------
 # Everything below turns a TOML file into the dataclasses above. Errors are

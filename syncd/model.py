@@ -28,6 +28,11 @@ class ItemState(StrEnum):
     REMOTE_MISSING = "remote_missing"  # reconcile found the remote item gone
 
 
+# The error code of a file whose sidecar or folder defaults cannot be used. Fixing the
+# sidecar queues the file again (the scan sees its metadata sources change).
+BAD_SIDECAR = "bad_sidecar"
+
+
 class UploadMode(StrEnum):
     DIRECT = "direct"  # one multipart /api/photo/upload
     TOKEN = "token"  # get-upload-token + one whole-file redeem
@@ -69,6 +74,16 @@ TRANSITIONS: dict[ItemState | None, frozenset[ItemState | None]] = {
     ItemState.SKIPPED: frozenset({ItemState.PENDING, None}),
     ItemState.REMOTE_MISSING: frozenset({ItemState.READY, ItemState.PENDING, ItemState.SYNCED}),
 }
+
+
+# States whose row is dropped when its file vanishes from disk: nothing was sent (or
+# nothing can be sent any more). Uploading rows belong to a worker; uploaded, synced and
+# remote_missing rows describe remote items: reconcile's business.
+VANISHABLE = frozenset(
+    {ItemState.PENDING, ItemState.READY, ItemState.RETRY, ItemState.FAILED, ItemState.SKIPPED}
+)
+# States whose content is not a "live" copy for duplicate detection.
+NOT_A_COPY = frozenset({ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING})
 
 
 def transition_allowed(from_state: ItemState | None, to_state: ItemState | None) -> bool:
@@ -200,6 +215,8 @@ class FileRow:
     created_at: float
     updated_at: float
     uploaded_sha256: str | None = None  # the content photo_id holds
+    parks: int = 0  # retry rounds that ended parked
+    meta_sig: str | None = None  # fingerprint of what the desired metadata is made of
 
     @property
     def version(self) -> FileVersion:

@@ -1,13 +1,11 @@
-"""Shared pacing between workers: a bandwidth limit and a rate-limit gate."""
+"""Shared pacing between workers: a bandwidth limit and a throughput meter."""
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from syncd.clock import Clock
-
-log = logging.getLogger(__name__)
+from syncd.errors import Interrupted
 
 # The bucket holds at most this many seconds of traffic, so a pause does not
 # let a burst far above the limit through afterwards.
@@ -15,11 +13,16 @@ BURST_SECONDS = 0.25
 
 
 class Throttle:
-    """A token bucket over every worker: `consume(n)` blocks until n bytes may go."""
+    """A token bucket over every worker: `consume(n)` blocks until n bytes may go.
 
-    def __init__(self, rate: int | None, clock: Clock) -> None:
+    The wait for a debt ends at once when the run stops (Interrupted): at 32 KiB/s one
+    1 MiB block is a 30 s debt, and Ctrl-C must not sit it out.
+    """
+
+    def __init__(self, rate: int | None, clock: Clock, stop: threading.Event) -> None:
         self.rate = rate
         self._clock = clock
+        self._stop = stop
         self._lock = threading.Lock()
         self._tokens = 0.0
         self._last = clock.time()
@@ -34,35 +37,13 @@ class Throttle:
             self._last = now
             self._tokens -= nbytes
             debt = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        # Sleep outside the lock: other workers keep their own debts.
-        if debt > 0:
-            self._clock.sleep(debt)
-
-
-class RateGate:
-    """After a 429 (or 503 with Retry-After) nobody sends until the server's time is up."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._not_before = 0.0
-
-    def hold(self, seconds: float, reason: str) -> None:
-        with self._lock:
-            until = self._clock.time() + seconds
-            if until > self._not_before:
-                self._not_before = until
-                log.info("holding all requests for %.1f s: %s", seconds, reason)
-
-    def wait(self) -> None:
-        with self._lock:
-            delay = self._not_before - self._clock.time()
-        if delay > 0:
-            self._clock.sleep(delay)
+        # Wait outside the lock: other workers keep their own debts.
+        if debt > 0 and self._clock.wait(self._stop, debt):
+            raise Interrupted("stopping: bandwidth-limited transfer abandoned")
 
 
 class RateMeter:
-    """Recent upload throughput over all workers, to size upload tokens' lifetimes."""
+    """Recent upload throughput over all workers of a run, to size upload tokens' lifetimes."""
 
     # Weight of the newest sample: a few files are enough to follow a change.
     SMOOTHING = 0.3

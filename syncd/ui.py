@@ -23,7 +23,7 @@ from rich.progress import (
 from syncd.text import printable
 
 if TYPE_CHECKING:
-    from syncd.daemon import RunReport
+    from syncd.pipeline.report import RunReport
 
 # Per-file bars for more files than this would scroll the terminal away.
 MAX_FILE_BARS = 8
@@ -194,7 +194,20 @@ def report_dict(report: RunReport) -> dict[str, object]:
             }
             for r in report.waiting
         ],
+        "metadata_behind": [
+            {
+                "path": printable(r.path),
+                "state": r.state.value,
+                "code": r.error_code,
+                "message": r.error_message,
+            }
+            for r in report.metadata_behind
+        ],
+        "in_progress_elsewhere": [
+            {"path": printable(r.path), "owner": r.lease_owner} for r in report.elsewhere
+        ],
         "problems": [{"path": printable(p.path), "message": p.message} for p in report.problems],
+        "not_media": [{"path": printable(p.path), "message": p.message} for p in report.not_media],
         "skipped": [{"path": printable(r.path), "reason": r.error_message} for r in report.skipped],
         "plan": report.plans,
     }
@@ -234,12 +247,32 @@ def render_report(console: Console, report: RunReport) -> None:
         _verbatim(console, f"NOT LANDED ({row.state.value}) {printable(row.path)}: {why}")
     for row in report.skipped:
         _verbatim(console, f"SKIPPED {printable(row.path)}: {row.error_message or row.error_code}")
+    for row in report.metadata_behind:
+        why = row.error_message or "metadata update pending"
+        label = "NOT LANDED (uploaded)" if row.state.value == "uploaded" else "METADATA BEHIND"
+        _verbatim(console, f"{label} {printable(row.path)}: {why}")
+    for row in report.elsewhere:
+        _verbatim(
+            console,
+            f"IN PROGRESS ELSEWHERE {printable(row.path)}: another syncd process"
+            f" ({_owner_text(row.lease_owner)}) is uploading it",
+        )
     for problem in report.problems:
         _verbatim(console, f"PROBLEM {printable(problem.path)}: {problem.message}")
+    for skipped in report.not_media:
+        _verbatim(console, f"SKIPPED {printable(skipped.path)}: {skipped.message} (not media)")
     if report.stopped_by:
         _verbatim(console, f"STOPPED: {report.stopped_by}")
     if report.interrupted:
         console.print("interrupted: the journal is consistent; run the same command to continue")
+
+
+def _owner_text(owner: str | None) -> str:
+    """ "host:pid:start" as "pid N on host"."""
+    parts = (owner or "").rsplit(":", 2)
+    if len(parts) != 3:
+        return "unknown"
+    return f"pid {parts[1]} on {printable(parts[0])}"
 
 
 def render_status(console: Console, data: dict[str, Any]) -> None:

@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 import syncd.ui
-from syncd.daemon import RunReport
 from syncd.model import FileRow, ItemState
+from syncd.pipeline.report import RunReport
 from syncd.ui import PlainProgress, render_report, render_status
 
 ODD = "/archive/[red]clip[/red] [b].mp4"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from syncd.journal.albums import Albums
 from syncd.journal.claims import Claims
-from syncd.journal.db import BUSY_TIMEOUT_SECONDS, CLAIMABLE, NOT_A_COPY, VANISHABLE
+from syncd.journal.db import BUSY_TIMEOUT_SECONDS, CLAIMABLE
 from syncd.journal.files import Files
 from syncd.journal.owners import make_owner, owner_is_alive, owner_is_local
 from syncd.journal.peek import read_chunk_progress, read_state
@@ -35,9 +35,7 @@ __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "CLAIMABLE",
     "MIGRATIONS",
-    "NOT_A_COPY",
     "SCHEMA_VERSION",
-    "VANISHABLE",
     "Journal",
     "make_owner",
     "owner_is_alive",

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
-from syncd.journal.db import JournalDb, _p, _text, roots_clause
+from syncd.journal.db import METADATA_DUE, JournalDb, _get_row, _p, _text, roots_clause
 from syncd.journal.owners import owner_is_local
 from syncd.journal.schema import PATH_FIELDS, SETTABLE_FIELDS
 from syncd.model import FileRow, ItemState
@@ -72,12 +72,112 @@ class Claims(JournalDb):
             )
             return self._get(conn, path)
 
+    def claim_metadata(
+        self, owner: str, lease_seconds: float, *, roots: Sequence[str] | None = None
+    ) -> FileRow | None:
+        """Take one item whose metadata on the site is behind (`uploaded`, or `synced` with a
+        desired digest that differs from the applied one) and is due, under a lease.
+
+        The state does not change (the item stays what it is while its metadata is
+        brought in line); the lease keeps other workers and processes off it.
+        """
+        with self._write() as conn:
+            now = self._clock.time()
+            clause, params = roots_clause(roots)
+            found = conn.execute(
+                f"SELECT path FROM files INDEXED BY files_metadata_due WHERE {METADATA_DUE}"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                f" AND (lease_until IS NULL OR lease_until <= ?){clause}"
+                " ORDER BY next_attempt_at LIMIT 1",
+                (now, now, *params),
+            ).fetchone()
+            if found is None:
+                return None
+            conn.execute(
+                "UPDATE files SET lease_owner = ?, lease_until = ? WHERE path = ?",
+                (owner, now + lease_seconds, found[0]),
+            )
+            return _get_row(conn, os.fsdecode(found[0]))
+
+    def finish_metadata(
+        self, row: FileRow, owner: str, *, digest: str, meta_sig: str | None, detail: str
+    ) -> bool:
+        """The site now has the metadata with `digest`: -> `synced`, lease and error cleared."""
+        with self._write() as conn:
+            return self._cas(
+                conn,
+                row.path,
+                row.state,
+                ItemState.SYNCED,
+                {
+                    "applied_digest": digest,
+                    "desired_digest": digest,
+                    "meta_sig": meta_sig,
+                    "error_code": None,
+                    "error_message": None,
+                    "next_attempt_at": None,
+                    "parks": 0,
+                },
+                detail,
+                self._clock.time(),
+                " AND lease_owner = ?",
+                (owner,),
+            )
+
+    def defer_metadata(
+        self, row: FileRow, owner: str, *, delay: float, code: str, message: str, parks: int
+    ) -> bool:
+        """Metadata could not be applied now: try again after `delay`, saying why. The
+        state stays; the event log tells the operator."""
+        with self._write() as conn:
+            now = self._clock.time()
+            cursor = conn.execute(
+                "UPDATE files SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
+                " error_code = ?, error_message = ?, parks = ?"
+                " WHERE path = ? AND state = ? AND lease_owner = ?",
+                (now + delay, code, _text(message), parks, _p(row.path), str(row.state), owner),
+            )
+            if cursor.rowcount != 1:
+                return False
+            state = str(row.state)
+            self._event(
+                conn,
+                row.path,
+                state,
+                state,
+                f"metadata not applied, next try in {delay:.0f} s: {message}",
+                now,
+            )
+            return True
+
+    def make_due(self, roots: Sequence[str] | None = None) -> int:
+        """Parked work under `roots` (retries, deferred metadata updates) is due now."""
+        clause, params = roots_clause(roots)
+        with self._write() as conn:
+            now = self._clock.time()
+            cursor = conn.execute(
+                "UPDATE files SET next_attempt_at = ? WHERE next_attempt_at > ?"
+                f" AND (state = ? OR {METADATA_DUE}){clause}",
+                (now, now, str(ItemState.RETRY), *params),
+            )
+            return cursor.rowcount
+
+    def release_lease(self, path: str, owner: str) -> bool:
+        """Give up a metadata lease without recording anything (the work is simply due)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE files SET lease_owner = NULL, lease_until = NULL"
+                " WHERE path = ? AND lease_owner = ? AND state != ?",
+                (_p(path), owner, str(ItemState.UPLOADING)),
+            )
+            return cursor.rowcount == 1
+
     def renew_lease(self, path: str, owner: str, lease_seconds: float) -> bool:
         """Extend our lease; False if the row is no longer ours (recovered, changed)."""
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE files SET lease_until = ? WHERE path = ? AND state = ? AND lease_owner = ?",
-                (self._clock.time() + lease_seconds, _p(path), str(ItemState.UPLOADING), owner),
+                "UPDATE files SET lease_until = ? WHERE path = ? AND lease_owner = ?",
+                (self._clock.time() + lease_seconds, _p(path), owner),
             )
             return cursor.rowcount == 1
 

@@ -48,14 +48,10 @@ BUSY_TIMEOUT_SECONDS = 30.0
 
 # States a worker may claim from (retry only once next_attempt_at has come).
 CLAIMABLE = (ItemState.READY, ItemState.RETRY)
-# States whose row is deleted when the file vanishes from disk: nothing was
-# sent (or nothing can be sent any more). Uploading rows belong to a worker;
-# uploaded/synced/remote_missing rows describe remote items: reconcile's job.
-VANISHABLE = frozenset(
-    {ItemState.PENDING, ItemState.READY, ItemState.RETRY, ItemState.FAILED, ItemState.SKIPPED}
-)
-# States whose sha256 is not a "live" copy for duplicate detection.
-NOT_A_COPY = frozenset({ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING})
+# Rows whose item's metadata on the site is behind the desired metadata: work for the
+# metadata stage. Spelled exactly as the partial index files_metadata_due (schema.py) is,
+# so SQLite uses that index.
+METADATA_DUE = "(state = 'uploaded' OR (state = 'synced' AND desired_digest IS NOT applied_digest))"
 
 # SQLite messages that, at open time, mean the file system cannot do the
 # locking WAL needs (NFS, SMB, some FUSE mounts).
@@ -110,6 +106,11 @@ def roots_clause(roots: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
     if not parts:
         return " AND 0", ()
     return " AND (" + " OR ".join(f"({p})" for p in parts) + ")", tuple(params)
+
+
+def _get_row(conn: sqlite3.Connection, path: str) -> FileRow | None:
+    found = conn.execute(f"{_SELECT_FILES} WHERE path = ?", (_p(path),)).fetchone()
+    return None if found is None else _row(found)
 
 
 def _row(values: tuple[Any, ...]) -> FileRow:
@@ -283,8 +284,7 @@ class JournalDb:
         )
 
     def _get(self, conn: sqlite3.Connection, path: str) -> FileRow | None:
-        found = conn.execute(f"{_SELECT_FILES} WHERE path = ?", (_p(path),)).fetchone()
-        return None if found is None else _row(found)
+        return _get_row(conn, path)
 
     def _cas(
         self,
@@ -303,6 +303,9 @@ class JournalDb:
         A change the transition table does not allow is a bug in the caller: refused with
         ValueError, never written."""
         self._check_transition(from_state, to_state)
+        if to_state is not ItemState.UPLOADING:
+            # A lease (an upload's or the metadata stage's) ends with the work it covered.
+            sets = {"lease_owner": None, "lease_until": None, **sets}
         sets = {**sets, "state": str(to_state), "updated_at": now}
         assignments = ", ".join(f"{name} = ?" for name in sets)
         cursor = conn.execute(

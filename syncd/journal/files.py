@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-from syncd.journal.db import _SELECT_FILES, NOT_A_COPY, VANISHABLE, JournalDb, _p, _row, _text
-from syncd.model import FileRow, ItemState, LocalFile
+from syncd.journal.db import _SELECT_FILES, JournalDb, _p, _row, _text
+from syncd.model import BAD_SIDECAR, VANISHABLE, FileRow, FileVersion, ItemState, LocalFile
 from syncd.text import printable
+
+
+class Decision(Protocol):
+    """A decision about a hashed file (plan/local.py's LocalAction)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def other(self) -> str | None: ...
+
+
+# (pending row, its content hash, rows elsewhere with that content, oldest first) -> decision
+Decide = Callable[[FileRow, str, list[FileRow]], Decision]
+
+
+# The desired digest of a file whose metadata cannot be read: never equal to an applied
+# digest, so the metadata stage keeps the item on its list (and says why) until it is fixed.
+UNREADABLE_METADATA = "!unreadable"
 
 
 class Files(JournalDb):
     """Recording what the scanner saw: new and changed files, content hashes, vanishings."""
 
-    def observe_batch(self, seen: Iterable[LocalFile], root: str) -> None:
+    def observe_batch(
+        self, seen: Iterable[LocalFile], root: str, root_of: Callable[[str], str] | None = None
+    ) -> None:
         """Record what the scanner saw, in one transaction; unchanged files cost no write.
 
         - new path: inserted as `pending`, stable_since = now.
@@ -34,7 +55,6 @@ class Files(JournalDb):
         items = list(seen)
         if not items:
             return  # nothing to write: do not even take the write lock
-        root_raw = _p(root)
         with self._write() as conn:
             now = self._clock.time()
             for item in items:
@@ -45,7 +65,7 @@ class Files(JournalDb):
                         " stable_since, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
                         (
                             _p(item.path),
-                            root_raw,
+                            _p(root if root_of is None else root_of(item.path)),
                             item.size,
                             item.mtime_ns,
                             item.inode,
@@ -57,14 +77,11 @@ class Files(JournalDb):
                     )
                     self._event(conn, item.path, None, str(ItemState.PENDING), "new", now)
                     continue
-                if (old.size, old.mtime_ns, old.inode) == (item.size, item.mtime_ns, item.inode):
+                if old.version.same_as(item.version):
                     continue
                 if old.state is ItemState.UPLOADING:
                     continue
-                detail = (
-                    f"changed: size {old.size}->{item.size}, "
-                    f"mtime_ns {old.mtime_ns}->{item.mtime_ns}, inode {old.inode}->{item.inode}"
-                )
+                detail = f"changed: {old.version.describe_change(item.version)}"
                 changes: dict[str, Any] = {
                     "size": item.size,
                     "mtime_ns": item.mtime_ns,
@@ -94,68 +111,168 @@ class Files(JournalDb):
         *,
         expect_size: int,
         expect_mtime_ns: int,
-        skip_duplicates: bool = False,
-    ) -> tuple[ItemState | None, FileRow | None]:
-        """pending -> ready, or -> skipped when `skip_duplicates` and a live copy exists.
+        decide: Decide | None = None,
+    ) -> tuple[ItemState | None, str | None]:
+        """A pending row hashed as stable: ready, synced (the remote item holds these bytes),
+        skipped as a duplicate, or the row of a vanished path with this content follows the
+        file here (moved). `decide(row, twins)` is the pure decision (plan/local.py's
+        plan_hashed); without it, the row is simply made ready.
 
-        Atomic (one transaction), so two scanners hashing twin files at once
-        cannot both make them ready. Returns (new state or None if the row
-        was not pending with that size/mtime, the row it duplicates or None).
+        One transaction, so two scanners hashing twin files at once cannot both make them
+        ready. Returns (new state, or None if the row was not pending with that size and
+        mtime; the twin's path for a duplicate or a move, else None).
         """
         with self._write() as conn:
             now = self._clock.time()
             where = " AND size = ? AND mtime_ns = ?"
-            old = self._get(conn, path)
-            if old is not None and old.photo_id and old.uploaded_sha256 == sha256:
+            expect = (expect_size, expect_mtime_ns)
+            row = self._get(conn, path)
+            if row is None or row.state is not ItemState.PENDING:
+                return None, None
+            twins = self._find_by_sha(conn, sha256, path)
+            action = decide(row, sha256, twins) if decide is not None else None
+            kind = "ready" if action is None else action.kind
+            if kind == "synced":
                 ok = self._cas(
                     conn,
                     path,
                     ItemState.PENDING,
                     ItemState.SYNCED,
                     {"sha256": sha256},
-                    f"content unchanged (touched or copied over): still photo {old.photo_id}",
+                    f"content unchanged (touched or copied over): still photo {row.photo_id}",
                     now,
                     where,
-                    (expect_size, expect_mtime_ns),
+                    expect,
                 )
                 return (ItemState.SYNCED if ok else None), None
-            twin: FileRow | None = None
-            if skip_duplicates:
-                twin = next(
-                    (r for r in self._find_by_sha(conn, sha256, path) if r.state not in NOT_A_COPY),
-                    None,
-                )
-            if twin is None:
+            if kind == "moved" and action is not None and action.other is not None:
+                if (row.size, row.mtime_ns) != expect:
+                    return None, None
+                moved = self._move(conn, action.other, row, sha256, now, "same content")
+                return (moved.state if moved else None), action.other
+            if kind == "duplicate" and action is not None and action.other is not None:
+                reason = f"duplicate of {printable(action.other)}"
                 ok = self._cas(
                     conn,
                     path,
                     ItemState.PENDING,
-                    ItemState.READY,
-                    {"sha256": sha256},
-                    "stable and hashed",
+                    ItemState.SKIPPED,
+                    {
+                        "sha256": sha256,
+                        "duplicate_of": _p(action.other),
+                        "error_code": "duplicate",
+                        "error_message": _text(reason),
+                    },
+                    reason,
                     now,
                     where,
-                    (expect_size, expect_mtime_ns),
+                    expect,
                 )
-                return (ItemState.READY if ok else None), None
-            reason = f"duplicate of {printable(twin.path)}"
+                return (ItemState.SKIPPED if ok else None), (action.other if ok else None)
             ok = self._cas(
                 conn,
                 path,
                 ItemState.PENDING,
-                ItemState.SKIPPED,
-                {
-                    "sha256": sha256,
-                    "duplicate_of": _p(twin.path),
-                    "error_code": "duplicate",
-                    "error_message": _text(reason),
-                },
-                reason,
+                ItemState.READY,
+                {"sha256": sha256},
+                "stable and hashed",
                 now,
                 where,
-                (expect_size, expect_mtime_ns),
+                expect,
             )
-            return (ItemState.SKIPPED if ok else None), (twin if ok else None)
+            return (ItemState.READY if ok else None), None
+
+    def find_same_version(self, version: FileVersion) -> list[FileRow]:
+        """Rows with this inode, size and mtime: a renamed file, found without reading it."""
+        found = self._read(
+            f"{_SELECT_FILES} WHERE inode = ? AND size = ? AND mtime_ns = ?",
+            (version.inode, version.size, version.mtime_ns),
+        )
+        return [_row(r) for r in found]
+
+    def move(self, old_path: str, new: LocalFile, root: str, why: str) -> FileRow | None:
+        """The file of `old_path` is now at `new.path` (renamed or moved): the row follows
+        it, keeping its state, photo_id, content and history. None if the old row is gone
+        or being uploaded, or the new path already has a row that is not a fresh pending one."""
+        with self._write() as conn:
+            now = self._clock.time()
+            target = self._get(conn, new.path)
+            if target is None:
+                placeholder = FileRow(
+                    path=new.path,
+                    root=root,
+                    size=new.size,
+                    mtime_ns=new.mtime_ns,
+                    inode=new.inode,
+                    sha256=None,
+                    state=ItemState.PENDING,
+                    photo_id=None,
+                    attempts=0,
+                    error_code=None,
+                    error_message=None,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    stable_since=None,
+                    duplicate_of=None,
+                    desired_digest=None,
+                    applied_digest=None,
+                    upload_mode=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+                return self._move(conn, old_path, placeholder, None, now, why, insert=False)
+            if target.state is not ItemState.PENDING or target.photo_id is not None:
+                return None
+            return self._move(conn, old_path, target, None, now, why)
+
+    def _move(
+        self,
+        conn: sqlite3.Connection,
+        old_path: str,
+        target: FileRow,
+        sha256: str | None,
+        now: float,
+        why: str,
+        *,
+        insert: bool = True,
+    ) -> FileRow | None:
+        """Move `old_path`'s row onto `target` (a pending row for the new path, replaced;
+        or, with insert=False, a path that has no row yet)."""
+        old = self._get(conn, old_path)
+        if old is None or old.state is ItemState.UPLOADING:
+            return None
+        new_raw, old_raw = _p(target.path), _p(old_path)
+        if insert:
+            conn.execute("DELETE FROM files WHERE path = ?", (new_raw,))
+        # Sessions and their acknowledged chunks go with the file; the foreign keys are
+        # checked at commit, when every row has moved.
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute(
+            "UPDATE files SET path = ?, root = ?, size = ?, mtime_ns = ?, inode = ?,"
+            " sha256 = COALESCE(?, sha256), duplicate_of = NULL, meta_sig = NULL,"
+            " updated_at = ? WHERE path = ?",
+            (
+                new_raw,
+                _p(target.root),
+                target.size,
+                target.mtime_ns,
+                target.inode,
+                sha256,
+                now,
+                old_raw,
+            ),
+        )
+        conn.execute("UPDATE chunk_sessions SET path = ? WHERE path = ?", (new_raw, old_raw))
+        conn.execute("UPDATE chunk_acks SET path = ? WHERE path = ?", (new_raw, old_raw))
+        # The history follows the file: `syncd status NEWPATH` shows all of it.
+        conn.execute("UPDATE events SET path = ? WHERE path = ?", (new_raw, old_raw))
+        state = str(old.state)
+        self._event(conn, old_path, state, None, f"moved to {printable(target.path)} ({why})", now)
+        self._event(
+            conn, target.path, state, state, f"moved from {printable(old_path)} ({why})", now
+        )
+        return self._get(conn, target.path)
 
     def mark_ready(self, path: str, sha256: str, *, expect_size: int, expect_mtime_ns: int) -> bool:
         """pending -> ready, only if size and mtime are still what was hashed."""
@@ -239,3 +356,61 @@ class Files(JournalDb):
                     now,
                 )
             return True
+
+    # --- metadata sources -----------------------------------------------------------
+
+    def set_desired(
+        self, row: FileRow, digest: str | None, meta_sig: str, *, problem: str | None = None
+    ) -> bool:
+        """What the file's metadata is made of changed: record the new desired digest (the
+        metadata stage brings the item in line when it differs from the applied one), or,
+        with `problem`, that the metadata cannot be read (the item keeps what it has; the
+        metadata stage reports it until the sidecar is fixed). Due at once either way."""
+        desired = digest if problem is None else UNREADABLE_METADATA
+        with self._write() as conn:
+            now = self._clock.time()
+            cursor = conn.execute(
+                "UPDATE files SET desired_digest = ?, meta_sig = ?, next_attempt_at = NULL,"
+                " error_code = ?, error_message = ?, parks = 0"
+                " WHERE path = ? AND state = ? AND size = ? AND mtime_ns = ?",
+                (
+                    desired,
+                    meta_sig,
+                    None if problem is None else BAD_SIDECAR,
+                    None if problem is None else _text(problem),
+                    _p(row.path),
+                    str(row.state),
+                    row.size,
+                    row.mtime_ns,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return False
+            if desired != row.applied_digest:
+                state = str(row.state)
+                detail = "desired metadata changed" if problem is None else f"metadata: {problem}"
+                self._event(conn, row.path, state, state, detail, now)
+            return True
+
+    def requeue_after_metadata_change(self, row: FileRow, meta_sig: str) -> bool:
+        """A file that failed on its sidecar: the sidecar changed, so try again (hashed and
+        unchanged: straight to `ready`)."""
+        to = ItemState.READY if row.sha256 else ItemState.PENDING
+        with self._write() as conn:
+            return self._cas(
+                conn,
+                row.path,
+                ItemState.FAILED,
+                to,
+                {
+                    "meta_sig": meta_sig,
+                    "error_code": None,
+                    "error_message": None,
+                    "next_attempt_at": None,
+                    "stable_since": self._clock.time(),
+                },
+                "metadata sources changed; trying again",
+                self._clock.time(),
+                " AND size = ? AND mtime_ns = ?",
+                (row.size, row.mtime_ns),
+            )

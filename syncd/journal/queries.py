@@ -8,6 +8,7 @@ from typing import Any
 
 from syncd.journal.db import (
     _SELECT_FILES,
+    METADATA_DUE,
     JournalDb,
     _p,
     _row,
@@ -79,25 +80,47 @@ class Queries(JournalDb):
         *,
         roots: Sequence[str] | None = None,
         retry_due_by: float | None = None,
+        metadata_due_by: float | None = None,
     ) -> bool:
-        """Is any row under `roots` in `states` (or in `retry`, due by `retry_due_by`)?
+        """Is any row under `roots` in `states`, or in `retry` and due by `retry_due_by`, or
+        metadata work due by `metadata_due_by`?
 
-        A LIMIT 1 probe on the state index: cheap enough to ask after every file.
+        LIMIT 1 probes, one per kind, each on its index: cheap enough to ask after every file.
         """
-        wanted = [str(ItemState(s)) for s in states]
-        where = [f"state IN ({', '.join('?' for _ in wanted)})"] if wanted else []
-        params: list[Any] = list(wanted)
-        if retry_due_by is not None:
-            where.append("(state = ? AND next_attempt_at <= ?)")
-            params += [str(ItemState.RETRY), retry_due_by]
-        if not where:
-            return False
         clause, root_params = roots_clause(roots)
+        probes: list[tuple[str, tuple[Any, ...]]] = []
+        wanted = [str(ItemState(s)) for s in states]
+        if wanted:
+            marks = ", ".join("?" for _ in wanted)
+            probes.append((f"state IN ({marks})", tuple(wanted)))
+        if retry_due_by is not None:
+            probes.append(
+                ("state = ? AND next_attempt_at <= ?", (str(ItemState.RETRY), retry_due_by))
+            )
+        if metadata_due_by is not None:
+            probes.append(
+                (
+                    f"{METADATA_DUE} AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+                    (metadata_due_by,),
+                )
+            )
+        for where, params in probes:
+            if self._read(
+                f"SELECT 1 FROM files WHERE {where}{clause} LIMIT 1", (*params, *root_params)
+            ):
+                return True
+        return False
+
+    def metadata_behind(self, *, roots: Sequence[str] | None = None) -> list[FileRow]:
+        """Items whose metadata on the site is behind (uploaded, or synced with a desired
+        digest not yet applied), by path; found through the metadata-work index."""
+        clause, params = roots_clause(roots)
         found = self._read(
-            f"SELECT 1 FROM files WHERE ({' OR '.join(where)}){clause} LIMIT 1",
-            (*params, *root_params),
+            f"{_SELECT_FILES} INDEXED BY files_metadata_due WHERE {METADATA_DUE}{clause}"
+            " ORDER BY path",
+            params,
         )
-        return bool(found)
+        return [_row(r) for r in found]
 
     def events(self, path: str) -> list[Event]:
         found = self._read(

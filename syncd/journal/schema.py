@@ -25,6 +25,8 @@ FILE_COLUMNS = (
     "created_at",
     "updated_at",
     "uploaded_sha256",
+    "parks",
+    "meta_sig",
 )
 # Columns transition() may set; state, path and lease are managed here.
 SETTABLE_FIELDS = frozenset(
@@ -43,6 +45,8 @@ SETTABLE_FIELDS = frozenset(
         "desired_digest",
         "applied_digest",
         "upload_mode",
+        "parks",
+        "meta_sig",
     }
 )
 PATH_FIELDS = frozenset({"duplicate_of"})
@@ -117,6 +121,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The content a chunk session is uploading: a session never resumes
         # with different bytes.
         "ALTER TABLE chunk_sessions ADD COLUMN sha256 TEXT",
+    ),
+    (
+        # Rounds of retries that ended parked: the park delay grows with rounds, not
+        # with claims (a claim that was interrupted is not a failed round).
+        "ALTER TABLE files ADD COLUMN parks INTEGER NOT NULL DEFAULT 0",
+        # A fingerprint of everything the desired metadata is made of (the config's
+        # layer, the sidecars' versions, the file's name): when it changes, the scan
+        # works out the metadata again and the metadata stage brings the site in line.
+        "ALTER TABLE files ADD COLUMN meta_sig TEXT",
+        # A renamed file keeps its inode: found again without reading it.
+        "CREATE INDEX files_inode ON files(inode)",
+        # Metadata work: items whose site metadata is behind (see claim_metadata()).
+        "CREATE INDEX files_metadata_due ON files(next_attempt_at)"
+        " WHERE state = 'uploaded' OR (state = 'synced' AND desired_digest IS NOT applied_digest)",
+        # Album creation is claimed, so two processes sharing a journal create an album once.
+        """CREATE TABLE album_claims (
+            title TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            until REAL NOT NULL
+        )""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,14 +2,23 @@
 
 One pass of `scan()` per root:
 1. one `rows_under(root)` query: what the journal already knows;
-2. an `os.scandir` walk; files whose (size, mtime_ns, inode) match their row
+2. an `os.scandir` walk; files whose version (size, mtime_ns, inode) matches their row
    cost one stat and nothing else (no write, no hash);
-3. new and changed files go to `observe_batch` in one transaction;
-4. pending files that are stable get hashed and promoted to `ready` (or
-   `skipped` as a duplicate / an empty file); `on_ready` hears of each ready
-   file at once, so a caller can upload while the scan goes on;
-5. rows under the root whose file is gone, and that never reached the site,
-   are removed with `mark_vanished`.
+3. what each observation means is decided by plan/local.py: a new path whose inode, size
+   and mtime match a row whose path is gone is that file, renamed: its row follows it
+   (`moved`, no upload); other new and changed files go to `observe_batch` in one
+   transaction;
+4. pending files that are stable get hashed and promoted: `ready`, `synced` (the remote
+   item already holds these bytes), `skipped` as a duplicate or an empty file, or the
+   row of a vanished path with the same content follows the file (`moved`);
+   `on_ready` hears of each ready file at once, so a caller can upload while the scan
+   goes on;
+5. for files on the site, the signature of what their metadata is made of (sidecars,
+   folder defaults, the config's layer, the name) is compared with the journal's; when it
+   changed, the desired metadata is worked out again (the metadata stage then updates
+   the item), and a file that failed on a broken sidecar is queued again;
+6. rows under the root whose file is gone, and that never reached the site, are removed
+   with `mark_vanished`.
 
 Decisions worth knowing:
 - Stable = `now - mtime >= stable_seconds` (writers bump mtime, so an old
@@ -22,7 +31,9 @@ Decisions worth knowing:
   re-queues it once fixed. A file that vanishes mid-scan is just dropped.
 - A directory that cannot be listed (or an entry that cannot be stat'ed) is
   reported, and rows under it are not treated as vanished (we do not know).
-- Non-regular files (FIFOs, sockets, devices) are reported and never opened.
+- Non-regular files (FIFOs, sockets, devices) and symlink loops are not media: they are
+  named once per run as skipped (not a failure) and never opened.
+- Metadata files (sidecars, folder defaults) are never media, whatever the filters say.
 """
 
 from __future__ import annotations
@@ -36,11 +47,14 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from syncd.clock import Clock
 from syncd.config import ScanConfig
-from syncd.journal import VANISHABLE, Journal
-from syncd.model import ItemState, LocalFile
+from syncd.errors import SidecarError
+from syncd.journal import Journal
+from syncd.model import BAD_SIDECAR, FileRow, FileVersion, ItemState, LocalFile
+from syncd.plan.local import LocalAction, plan_hashed, plan_missing, plan_seen
 from syncd.text import printable
 
 # Read size for hashing: large enough that syscalls are noise next to disk
@@ -87,6 +101,37 @@ HashFile = Callable[[str], str]
 OnReady = Callable[[str, int], None]
 # Asked between files; True ends the scan early (a stopping run need not hash the rest).
 ShouldStop = Callable[[], bool]
+
+
+# The version of a metadata source (None: absent); see syncd.metadata.desired.
+SourceVersion = tuple[int, ...] | None
+SourceLookup = Callable[[Path], SourceVersion]
+# Error codes of files that failed on their metadata sources (the older name included).
+SIDECAR_FAILURES = frozenset({BAD_SIDECAR, "sidecar"})
+
+
+class MetadataProbe(Protocol):
+    """What the scan needs to know about metadata, supplied by the pipeline (the scan does
+    not read sidecars itself): which names are metadata sources, the signature of a file's
+    sources, and its desired-metadata digest."""
+
+    dangling: tuple[int, ...]
+
+    def is_source(self, name: str) -> bool: ...
+
+    def version_of(self, st: os.stat_result) -> tuple[int, ...]: ...
+
+    def source_version(self, path: Path) -> SourceVersion: ...
+
+    def root_of(self, path: str, scan_root: str) -> str:
+        """The root the file's metadata layers start from (its deepest [[watch]] root)."""
+        ...
+
+    def signature(self, path: str, root: str, lookup: SourceLookup) -> str: ...
+
+    def digest(self, path: str, root: str) -> str:
+        """The desired metadata's digest; raises SidecarError."""
+        ...
 
 
 class NotRegularFile(OSError):
@@ -137,8 +182,12 @@ class ScanReport:
     symlinks_skipped: int = 0  # links not followed
     still_pending: int = 0  # seen but not yet stable
     vanished: int = 0  # rows removed because the file is gone
+    moved: int = 0  # rows that followed their file to a new path
+    metadata_changed: int = 0  # files on the site whose desired metadata changed
+    requeued: int = 0  # failed on a broken sidecar, queued again after it changed
     failed: int = 0  # unreadable files recorded as failed
     problems: list[ScanProblem] = field(default_factory=list)
+    skipped: list[ScanProblem] = field(default_factory=list)  # not media: named, not failed
     pending_until: float | None = None  # earliest time a pending file may be stable
 
     def note_pending(self, at: float) -> None:
@@ -148,6 +197,9 @@ class ScanReport:
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(ScanProblem(printable(path), message))
+
+    def not_media(self, path: str, message: str) -> None:
+        self.skipped.append(ScanProblem(printable(path), message))
 
 
 class _Filter:
@@ -188,9 +240,14 @@ class _Walk:
 
     files: dict[str, os.stat_result] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)  # dirs/files we could not examine
+    # Metadata sources by folder: name -> version (a few per folder at most).
+    sources: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)  # folders whose listing was read
 
 
-def _walk(root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport) -> _Walk:
+def _walk(
+    root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport, probe: MetadataProbe | None
+) -> _Walk:
     found = _Walk()
     root_st = os.stat(root)
     # Each stack entry carries the (dev, ino) of the dirs above it, for loop detection.
@@ -206,9 +263,13 @@ def _walk(root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport) -> _Wal
             found.unknown.append(directory)
             report.problem(directory, f"cannot list directory: {exc.strerror or exc}")
             continue
+        found.listed.add(directory)
         subdirs: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
         for entry in entries:
             rel = f"{rel_dir}{entry.name}"
+            if probe is not None and probe.is_source(entry.name):
+                _note_source(found, directory, entry, probe)
+                continue
             try:
                 is_link = entry.is_symlink()
                 if is_link and not cfg.follow_symlinks:
@@ -230,7 +291,7 @@ def _walk(root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport) -> _Wal
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
-                    report.problem(entry.path, "symlink loop: points to a directory above it")
+                    report.not_media(entry.path, "symlink loop: points to a directory above it")
                     continue
                 subdirs.append((entry.path, rel + "/", ancestors | {key}))
                 continue
@@ -238,11 +299,24 @@ def _walk(root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport) -> _Wal
                 report.skipped_filter += 1
                 continue
             if not stat.S_ISREG(st.st_mode):
-                report.problem(entry.path, "not a regular file (FIFO, socket or device)")
+                report.not_media(entry.path, "not a regular file (FIFO, socket or device)")
                 continue
             found.files[entry.path] = st
         stack.extend(reversed(subdirs))  # depth-first, in name order
     return found
+
+
+def _note_source(
+    found: _Walk, directory: str, entry: os.DirEntry[str], probe: MetadataProbe
+) -> None:
+    """Record a metadata source's version as the signature sees it (symlinks followed)."""
+    version: tuple[int, ...] | None
+    try:
+        version = probe.version_of(entry.stat(follow_symlinks=True))
+    except OSError:
+        version = probe.dangling if os.path.lexists(entry.path) else None
+    if version is not None:
+        found.sources.setdefault(directory, {})[entry.name] = version
 
 
 def _is_under(path: str, directories: Sequence[str]) -> bool:
@@ -259,14 +333,16 @@ def scan(
     hash_file: HashFile = sha256_file,
     on_ready: OnReady | None = None,
     should_stop: ShouldStop | None = None,
+    probe: MetadataProbe | None = None,
 ) -> ScanReport:
     """Scan every root once; see the module docstring. Never raises for one bad file.
-    Stopped early by `should_stop`, the files not looked at yet stay as they were."""
+    Stopped early by `should_stop`, the files not looked at yet stay as they were. Without
+    a `probe`, metadata sources are not looked at (and rows are rooted at the scan root)."""
     report = ScanReport()
     filt = _Filter(cfg)
     if hash_file is sha256_file and should_stop is not None:
         hash_file = functools.partial(sha256_file, should_stop=should_stop)
-    hooks = _Hooks(hash_file, on_ready or _ignore_ready, should_stop or _never)
+    hooks = _Hooks(hash_file, on_ready or _ignore_ready, should_stop or _never, probe)
     for root_path in roots:
         if hooks.should_stop():
             break
@@ -280,11 +356,13 @@ def scan(
 
 @dataclass(frozen=True, slots=True)
 class _Hooks:
-    """What the caller plugs into a scan: how to hash, whom to tell, when to stop."""
+    """What the caller plugs into a scan: how to hash, whom to tell, when to stop, and
+    what it knows about metadata."""
 
     hash_file: HashFile
     on_ready: OnReady
     should_stop: ShouldStop
+    probe: MetadataProbe | None
 
 
 def _ignore_ready(path: str, size: int) -> None:
@@ -293,6 +371,10 @@ def _ignore_ready(path: str, size: int) -> None:
 
 def _never() -> bool:
     return False
+
+
+def _gone(path: str) -> bool:
+    return not os.path.lexists(path)
 
 
 def _scan_root(
@@ -308,30 +390,51 @@ def _scan_root(
 ) -> None:
     known = journal.rows_under(root)
     try:
-        walk = _walk(root, filt, cfg, report)
+        walk = _walk(root, filt, cfg, report, hooks.probe)
     except OSError as exc:
         report.problem(root, f"cannot scan root: {exc.strerror or exc}")
         return
+    probe = hooks.probe
+
+    def root_of(path: str) -> str:
+        return root if probe is None else probe.root_of(path, root)
+
     to_observe: list[LocalFile] = []
     candidates: list[tuple[LocalFile, float]] = []  # (file, stable_since) pending ones
+    on_site: list[FileRow] = []  # rows whose metadata sources are compared
     for path, st in walk.files.items():
         report.seen += 1
         local = LocalFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
         row = known.get(path)
-        if row is None:
+        twins = journal.find_same_version(local.version) if row is None else []
+        gone = {t.path: _gone(t.path) for t in twins}
+        action = plan_seen(path, local.version, row, twins, gone)
+        if action.kind == "moved" and action.other is not None:
+            moved = journal.move(action.other, local, root_of(path), "renamed")
+            if moved is not None:
+                report.moved += 1
+                known.pop(action.other, None)
+                if moved.state is ItemState.PENDING:
+                    candidates.append((local, moved.stable_since or clock.time()))
+                else:
+                    on_site.append(moved)
+                continue
+            action = plan_seen(path, local.version, None, [], {})  # new, after all
+        if action.kind == "new":
             report.new += 1
             to_observe.append(local)
             candidates.append((local, -1.0))  # stable_since = now, filled in below
-        elif (row.size, row.mtime_ns, row.inode) != (local.size, local.mtime_ns, local.inode):
+        elif action.kind == "changed":
             report.changed += 1
-            if row.state is not ItemState.UPLOADING:  # the worker handles that one
-                to_observe.append(local)
-                candidates.append((local, -1.0))
+            to_observe.append(local)
+            candidates.append((local, -1.0))
         else:
             report.unchanged += 1
-            if row.state is ItemState.PENDING:
+            if row is not None and action.kind == "settling":
                 candidates.append((local, row.stable_since or clock.time()))
-    journal.observe_batch(to_observe, root)
+            elif row is not None:
+                on_site.append(row)
+    journal.observe_batch(to_observe, root, root_of)
 
     now = clock.time()
     for local, since in candidates:
@@ -339,15 +442,58 @@ def _scan_root(
             return  # and no vanished-row cleanup either: the rest waits for the next scan
         _promote(local, now if since < 0 else since, journal, cfg, report, now, no_wait, hooks)
 
+    if probe is not None:
+        _check_metadata_sources(on_site, walk, root, journal, report, probe)
+
     for path, row in known.items():
-        if path in walk.files or row.state not in VANISHABLE:
-            continue  # present, or already on the site (reconcile's business)
-        if _is_under(path, walk.unknown):
-            continue  # could not look: not known to be gone
+        if path in walk.files:
+            continue
+        could_look = not _is_under(path, walk.unknown)
+        if plan_missing(row, could_look=could_look).kind != "vanished":
+            continue  # present, on the site (reconcile's business), or unknown
         if os.path.lexists(path) and _still_wanted(path, root, filt):
             continue  # e.g. a stat error this time: not vanished
         if journal.mark_vanished(path):
             report.vanished += 1
+
+
+def _check_metadata_sources(
+    rows: list[FileRow],
+    walk: _Walk,
+    scan_root: str,
+    journal: Journal,
+    report: ScanReport,
+    probe: MetadataProbe,
+) -> None:
+    """For files on the site (and files that failed on a sidecar): has anything their
+    metadata is made of changed? Costs a hash of a few stat results per file; sidecars are
+    parsed only when something changed."""
+
+    def lookup(path: Path) -> SourceVersion:
+        listed = walk.sources.get(str(path.parent))
+        if listed is not None or str(path.parent) in walk.listed:
+            return None if listed is None else listed.get(path.name)
+        return probe.source_version(path)  # a folder above the scan root
+
+    for row in rows:
+        failed_on_sidecar = row.state is ItemState.FAILED and row.error_code in SIDECAR_FAILURES
+        if row.state not in (ItemState.SYNCED, ItemState.UPLOADED) and not failed_on_sidecar:
+            continue
+        meta_root = probe.root_of(row.path, scan_root)
+        sig = probe.signature(row.path, meta_root, lookup)
+        if sig == row.meta_sig:
+            continue
+        if failed_on_sidecar:
+            if journal.requeue_after_metadata_change(row, sig):
+                report.requeued += 1
+            continue
+        try:
+            digest: str | None = probe.digest(row.path, meta_root)
+            problem = None
+        except SidecarError as exc:
+            digest, problem = None, str(exc)
+        if journal.set_desired(row, digest, sig, problem=problem):
+            report.metadata_changed += 1
 
 
 def _still_wanted(path: str, root: str, filt: _Filter) -> bool:
@@ -401,22 +547,31 @@ def _promote(
         ):
             report.failed += 1
         return
-    if (after.st_size, after.st_mtime_ns, after.st_ino) != (
-        local.size,
-        local.mtime_ns,
-        local.inode,
-    ):
+    if not FileVersion.of(after).same_as(local.version):
         # Changed while we read it: still being written. The next scan records
         # the new size/mtime and restarts the stability clock.
         report.note_pending(now + cfg.stable_seconds)
         return
-    state, _twin = journal.promote(
+    skip_duplicates = cfg.duplicates == "skip"
+
+    def decide(row: FileRow, sha256: str, twins: list[FileRow]) -> LocalAction:
+        gone = {t.path: _gone(t.path) for t in twins}
+        return plan_hashed(row, sha256, twins, gone, skip_duplicates=skip_duplicates)
+
+    state, other = journal.promote(
         local.path,
         digest,
         expect_size=local.size,
         expect_mtime_ns=local.mtime_ns,
-        skip_duplicates=cfg.duplicates == "skip",
+        decide=decide,
     )
+    if state is None:
+        return
+    if other is not None and state is not ItemState.SKIPPED:
+        report.moved += 1  # the row of `other` followed its content here
+        if state is ItemState.READY:
+            hooks.on_ready(local.path, local.size)
+        return
     if state is ItemState.READY:
         report.became_ready += 1
         hooks.on_ready(local.path, local.size)

@@ -1,16 +1,31 @@
-"""Album titles to album ids on the site: looked up, created once, remembered in the journal."""
+"""Album titles to album ids on the site: looked up, created once, remembered in the journal.
+
+Creating an album is claimed in the journal first, so two processes sharing one journal (a
+push beside `syncd watch`, or `syncd reconcile`) that both miss the cache create it once:
+the claimant looks on the site, creates the album only if it is not there, and records the
+id; the others wait for that id. A claim whose holder died lapses (see Albums.claim_album).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from syncd.api.client import Client
 from syncd.errors import NotFound
 from syncd.journal import Journal
+from syncd.text import printable
 
 log = logging.getLogger(__name__)
+
+# How long one album-creation claim holds: a search and a create are two requests.
+ALBUM_CLAIM_SECONDS = 60.0
+# How often a process waiting for another's album creation looks at the journal again.
+ALBUM_WAIT_POLL_SECONDS = 0.2
+
+# A stoppable pause (the run's retrier): raises Interrupted when the run stops.
+Pause = Callable[[float, str], None]
 
 
 class AlbumResolver:
@@ -19,11 +34,13 @@ class AlbumResolver:
     Ids cached in the journal are checked against the site once per run, so an
     album deleted on the site since the last run is found or created again
     instead of failing every upload into it; a missing album is created once,
-    whatever the worker count.
+    whatever the worker or process count.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, owner: str, pause: Pause) -> None:
         self.journal = journal
+        self.owner = owner
+        self._pause = pause
         self._lock = threading.Lock()
         self._checked: dict[str, str] = {}
 
@@ -36,19 +53,38 @@ class AlbumResolver:
                 ids[title] = self._checked[title]
         return ids
 
+    def forget(self, title: str) -> None:
+        """The site said the album is gone: look it up (or create it) again next time."""
+        with self._lock:
+            self._checked.pop(title, None)
+        self.journal.forget_album(title)
+
     def _lookup(self, client: Client, title: str) -> str:
         known = self.journal.album_id(title)
         if known is not None and not _album_exists(client, known):
-            log.warning("album %r (%s) is gone from the site; looking it up again", title, known)
+            log.warning(
+                "album %s (%s) is gone from the site; looking it up again", printable(title), known
+            )
             self.journal.forget_album(title)
             known = None
-        if known is None:
-            known = _find_album(client, title)
-            if known is None:
-                known = str(client.album_create(title)["album_id"])
-                log.info("created album %r as %s", title, known)
-            self.journal.remember_album(title, known)
+        while known is None:
+            if self.journal.claim_album(title, self.owner, ALBUM_CLAIM_SECONDS):
+                try:
+                    known = self.journal.album_id(title) or self._find_or_create(client, title)
+                finally:
+                    self.journal.release_album(title, self.owner)
+            else:  # another worker or process is creating it: wait for its id
+                self._pause(ALBUM_WAIT_POLL_SECONDS, f"waiting for album {printable(title)}")
+                known = self.journal.album_id(title)
         return known
+
+    def _find_or_create(self, client: Client, title: str) -> str:
+        found = _find_album(client, title)
+        if found is None:
+            found = str(client.album_create(title)["album_id"])
+            log.info("created album %s as %s", printable(title), found)
+        self.journal.remember_album(title, found)
+        return found
 
 
 def _album_exists(client: Client, album_id: str) -> bool:

@@ -1,11 +1,11 @@
-"""Executes metadata actions: bring an uploaded item in line with its desired metadata.
+"""Executes metadata plans: one photo/update brings an item in line with its desired metadata.
 
-A direct upload or upload token already carries title, description, tags,
-albums and publish flag, so most items go straight from `uploading` to `synced`
-(see upload/core.py). A row reaches `uploaded` only when something is left: a
-second album (photo/upload takes one), or an item found by its identity marker
-(an earlier attempt that landed, its metadata maybe older than a sidecar edit).
-Those get one `photo/update` here.
+A direct upload or upload token already carries title, description, tags, albums and
+publish flag, so most items go straight from `uploading` to `synced` (upload/core.py).
+Metadata work is what is left: rows in `uploaded` (an earlier attempt found on the site,
+whose metadata may predate a sidecar edit, or a follow-up update that failed), and
+`synced` rows whose desired metadata changed since it was applied (a sidecar or folder
+default edited, a file renamed, the config changed).
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import logging
 
 from syncd.api.client import Client
 from syncd.journal import Journal
-from syncd.model import FileRow, ItemState, Metadata
-from syncd.plan.upload import upload_fields
+from syncd.model import FileRow
+from syncd.plan.upload import MetadataPlan
 from syncd.progress import ProgressSink
 
 log = logging.getLogger(__name__)
 
 
 class MetadataApplier:
+    """Applies metadata plans for one worker (it holds that worker's Client)."""
+
     def __init__(
         self, journal: Journal, client: Client, *, owner: str, progress: ProgressSink
     ) -> None:
@@ -30,25 +32,14 @@ class MetadataApplier:
         self.owner = owner
         self.progress = progress
 
-    def finish(
-        self,
-        row: FileRow,
-        meta: Metadata,
-        album_ids: dict[str, str],
-    ) -> ItemState:
-        """`uploaded` -> `synced`: one photo/update with all the desired metadata."""
-        assert row.photo_id and row.sha256
-        fields = upload_fields(meta, row.sha256, album_ids)
-        fields["published_p"] = fields.pop("publish")
-        self.client.photo_update(row.photo_id, **fields)
-        digest = meta.digest()
-        self.journal.transition(
-            row.path,
-            ItemState.UPLOADED,
-            ItemState.SYNCED,
-            detail="metadata applied",
-            applied_digest=digest,
-            desired_digest=digest,
+    def apply(self, row: FileRow, plan: MetadataPlan, digest: str, meta_sig: str | None) -> bool:
+        """Send the plan's photo/update and record the digest as applied. False when the
+        row changed meanwhile (another worker, a rescan): nothing is recorded then."""
+        self.client.photo_update(plan.photo_id, **plan.fields)
+        return self.journal.finish_metadata(
+            row,
+            self.owner,
+            digest=digest,
+            meta_sig=meta_sig,
+            detail=f"metadata applied to photo {plan.photo_id}",
         )
-        self.progress.file_finished(row.path, "synced", row.photo_id)
-        return ItemState.SYNCED

@@ -10,6 +10,7 @@ described for users in docs/metadata.md.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from syncd.config import WatchRoot
 from syncd.errors import SidecarError
 from syncd.model import IDENTITY_NAMESPACE, Metadata
 
@@ -85,6 +87,65 @@ def sidecar_files(media_path: Path, root: Path) -> list[Path]:
     found = [d / FOLDER_DEFAULTS_NAME for d in _folders(media_path, root)]
     found = [p for p in found if _present(p)]
     return found + [p for p in _sidecar_candidates(media_path) if _present(p)]
+
+
+def base_metadata(watch: WatchRoot | None, publish: bool) -> Metadata:
+    """The lowest layer, from the config: `[upload] publish` and the [[watch]] root's album
+    and tags (the deepest root that holds the file; see Config.watch_root_for)."""
+    albums = (watch.album,) if watch and watch.album else ()
+    return Metadata(tags=watch.tags if watch else (), albums=albums, publish=publish)
+
+
+# A metadata source as the signature sees it: its version, or None when it is absent. A
+# dangling symlink is present with the version DANGLING (an error read_metadata reports).
+SourceVersion = tuple[int, ...] | None
+SourceLookup = Callable[[Path], SourceVersion]
+DANGLING: tuple[int, ...] = (-1,)
+
+
+def source_version(path: Path) -> SourceVersion:
+    """The version of one possible metadata source on disk (a SourceLookup)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return DANGLING if _present(path) else None
+    except OSError:
+        return DANGLING if _present(path) else None
+    return version_of(st)
+
+
+def version_of(st: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a source is rewritten (ctime catches an edit that kept mtime)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def source_paths(media_path: Path, root: Path) -> list[Path]:
+    """Every path whose presence or content can change `media_path`'s metadata, shallow
+    first, whether it exists or not: each folder's defaults, then the per-file sidecars."""
+    return [d / FOLDER_DEFAULTS_NAME for d in _folders(media_path, root)] + _sidecar_candidates(
+        media_path
+    )
+
+
+def metadata_signature(
+    media_path: Path, root: Path, base: Metadata, lookup: SourceLookup = source_version
+) -> str:
+    """A fingerprint of everything `read_metadata(media_path, root, base)` depends on: the
+    config's layer, the file's name (the default title) and each source's version.
+
+    When it is unchanged, so is the metadata: the scan compares it without parsing
+    anything. The scan passes a lookup over its directory listing, workers the real
+    stat; both give the same versions. Compute it before reading the metadata, so an edit
+    made while reading shows as a change next time rather than being missed.
+    """
+    h = hashlib.blake2b(digest_size=12)
+    h.update(base.digest().encode())
+    h.update(os.fsencode(media_path.name))
+    for path in source_paths(media_path, root):
+        version = lookup(path)
+        if version is not None:
+            h.update(b"\0" + os.fsencode(path) + b"\0" + repr(version).encode())
+    return h.hexdigest()
 
 
 def read_metadata(media_path: Path, root: Path, base: Metadata = NO_METADATA) -> Metadata:

@@ -1,4 +1,5 @@
-"""Upload planning: mode, chunk layout, resume point, token lifetime, request fields."""
+"""Upload planning: mode, chunk layout, resume point, token lifetime, request fields, and the
+plans `push --dry-run` prints and the executors follow (no I/O here)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from syncd.model import Metadata, UploadMode, identity_tag
+from syncd.model import ChunkSession, FileRow, Metadata, UploadMode, identity_tag
 
 # The platform's bounds for get-upload-token's valid_minutes (spec section 6).
 TOKEN_MIN_MINUTES = 15
@@ -107,7 +108,7 @@ def upload_fields(
     if meta.description:
         fields["description"] = meta.description
     fields["tags"] = tags_field((*meta.tags, identity_tag(sha256)))
-    ids = list(dict.fromkeys(album_ids[a] for a in meta.albums if a in album_ids))
+    ids = album_id_list(meta, album_ids)
     if single_album:
         ids = ids[:1]  # photo/upload takes one album; the rest follow by photo/update
     if ids:
@@ -120,11 +121,6 @@ def upload_fields(
     return fields
 
 
-def upload_carries_all(meta: Metadata, mode: UploadMode) -> bool:
-    """Whether the upload request itself sets every piece of metadata."""
-    return mode is not UploadMode.DIRECT or len(set(meta.albums)) <= 1
-
-
 def tags_field(tags: Iterable[str]) -> str:
     """Space-separated tags; a multi-word tag is quoted (spec: tags filter)."""
     out = []
@@ -134,15 +130,37 @@ def tags_field(tags: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadSettings:
+    """The run's upload settings that decide a plan (validated by config and CLI)."""
+
+    mode: UploadMode  # may be `auto`: resolved per file by size
+    chunk_threshold: int
+    chunk_size: int
+
+
+@dataclass(frozen=True, slots=True)
 class UploadPlan:
-    """What `push --dry-run` prints for one file, and what the executor follows."""
+    """How one file goes up: what `push --dry-run` prints and what the executor follows.
+
+    `fields` ride with the upload request (photo/upload, or get-upload-token for the token
+    modes); `follow_up`, when set, is one photo/update right after it (a direct upload
+    takes one album; the rest follow). A session that was begun is continued with the
+    mode, chunk size and token it began with (`resume_from`: the first chunk not yet
+    acknowledged).
+    """
 
     path: str
     size: int
-    mode: UploadMode
+    mode: UploadMode  # direct, token or chunked: never auto
     chunk_size: int
     fields: Mapping[str, str]
+    follow_up: Mapping[str, str] | None = None
     resume_from: int | None = None  # first chunk to send when resuming
+
+    @property
+    def carries_all(self) -> bool:
+        """Whether the upload request sets every piece of metadata by itself."""
+        return self.follow_up is None
 
     def __str__(self) -> str:
         what = f"upload {self.mode.value}"
@@ -152,6 +170,91 @@ class UploadPlan:
             if self.resume_from and self.resume_from > 1:
                 what += f", resume at chunk {self.resume_from}"
             what += ")"
-        shown = {k: v for k, v in self.fields.items() if k != "description"}
-        desc = " ".join(f"{k}={v!r}" for k, v in sorted(shown.items()))
-        return f"{what} {self.path} [{self.size} B] {desc}"
+        elif self.resume_from:
+            what += " (resume)"
+        text = f"{what} {self.path} [{self.size} B] {describe_fields(self.fields)}"
+        if self.follow_up is not None:
+            text += f"; then update {describe_fields(self.follow_up)}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataPlan:
+    """One photo/update that brings an item's metadata in line with the desired metadata."""
+
+    path: str
+    photo_id: str
+    fields: Mapping[str, str]
+
+    def __str__(self) -> str:
+        return f"update {self.path} photo {self.photo_id} {describe_fields(self.fields)}"
+
+
+def describe_fields(fields: Mapping[str, str]) -> str:
+    """`key='value'` pairs in key order; the description (long HTML) shown by length only."""
+    parts = []
+    for key, value in sorted(fields.items()):
+        if key == "description":
+            parts.append(f"description=<{len(value)} chars>")
+        else:
+            parts.append(f"{key}={value!r}")
+    return " ".join(parts)
+
+
+def resume_mode(session: ChunkSession | None, sha256: str | None) -> UploadMode | None:
+    """The mode an unfinished session continues in (None: nothing to continue).
+
+    A session holds one content: begun for other bytes, it is not continued."""
+    if session is None or session.sha256 not in (None, sha256):
+        return None
+    whole = session.total_chunks == 1 and session.chunk_size >= session.total_size
+    return UploadMode.TOKEN if whole else UploadMode.CHUNKED
+
+
+def plan_upload(
+    row: FileRow,
+    session: ChunkSession | None,
+    meta: Metadata,
+    album_ids: Mapping[str, str],
+    settings: UploadSettings,
+) -> UploadPlan:
+    """The plan for a claimed (or, in a dry run, a queued) row."""
+    sha256 = row.sha256 or ""
+    mode = resume_mode(session, row.sha256)
+    resume_from: int | None = None
+    chunk_size = settings.chunk_size
+    if mode is not None and session is not None:
+        chunk_size = session.chunk_size
+        layout = chunk_layout(session.total_size, session.chunk_size)
+        todo = chunks_to_send(layout, session.acked)
+        resume_from = todo[0].number if todo else session.total_chunks
+    else:
+        mode = choose_mode(row.size, settings.mode, settings.chunk_threshold)
+    direct = mode is UploadMode.DIRECT
+    fields = upload_fields(meta, sha256, album_ids, single_album=direct)
+    follow_up = None
+    ids = album_id_list(meta, album_ids)
+    if direct and len(ids) > 1:
+        follow_up = {"album_id": ",".join(ids)}
+    return UploadPlan(
+        path=row.path,
+        size=row.size,
+        mode=mode,
+        chunk_size=chunk_size,
+        fields=fields,
+        follow_up=follow_up,
+        resume_from=resume_from,
+    )
+
+
+def plan_metadata(row: FileRow, meta: Metadata, album_ids: Mapping[str, str]) -> MetadataPlan:
+    """One photo/update with all the desired metadata, identity marker kept in the tags."""
+    assert row.photo_id, f"{row.path}: no remote item to update"
+    fields = upload_fields(meta, row.sha256 or row.uploaded_sha256 or "", album_ids)
+    fields["published_p"] = fields.pop("publish")
+    return MetadataPlan(path=row.path, photo_id=row.photo_id, fields=fields)
+
+
+def album_id_list(meta: Metadata, album_ids: Mapping[str, str]) -> list[str]:
+    """The ids of the file's albums, in the order the metadata names them, once each."""
+    return list(dict.fromkeys(album_ids[a] for a in meta.albums if a in album_ids))

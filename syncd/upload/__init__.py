@@ -1,12 +1,14 @@
-"""The upload executor: direct multipart uploads and upload tokens (whole or chunked)."""
+"""The upload executor: direct multipart uploads and upload tokens (whole or chunked), each
+following an `UploadPlan` (syncd.plan.upload) step by step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from syncd.api.client import Client
 from syncd.model import FileRow, Metadata, UploadMode
-from syncd.upload.core import Outcome, RetryPolicy, TransferGuard, Uploader
+from syncd.plan.upload import UploadPlan
+from syncd.upload.core import Outcome, TransferGuard, Uploader
 from syncd.upload.direct import upload_direct
 from syncd.upload.token import TokenUpload
 
@@ -14,27 +16,25 @@ from syncd.upload.token import TokenUpload
 def upload_file(
     up: Uploader,
     row: FileRow,
+    plan: UploadPlan,
     meta: Metadata,
-    album_ids: Mapping[str, str],
+    meta_sig: str | None,
     *,
-    mode: UploadMode,
-    chunk_size: int,
     chunk_concurrency: int,
     client_factory: Callable[[], Client],
 ) -> Outcome:
-    """Upload one claimed row in the resolved `mode` (never `auto`)."""
-    if mode is UploadMode.DIRECT:
-        return upload_direct(up, row, meta, album_ids)
+    """Upload one claimed row as `plan` says (its mode is never `auto`)."""
+    if plan.mode is UploadMode.DIRECT:
+        return upload_direct(up, row, plan, meta, meta_sig)
     return TokenUpload(
         up,
         row,
+        plan,
         meta,
-        album_ids,
-        chunked=mode is UploadMode.CHUNKED,
-        chunk_size=chunk_size,
+        meta_sig,
         chunk_concurrency=chunk_concurrency,
         client_factory=client_factory,
     ).execute()
 
 
-__all__ = ["Outcome", "RetryPolicy", "TransferGuard", "Uploader", "upload_file"]
+__all__ = ["Outcome", "TransferGuard", "Uploader", "upload_file"]

@@ -12,18 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from typing import TypeVar
 
 from syncd.api.client import Client
 from syncd.clock import Clock
@@ -36,11 +29,24 @@ from syncd.errors import (
     TransportError,
 )
 from syncd.journal import Journal
-from syncd.model import FileRow, ItemState, Metadata, RemoteItem, identity_tag
+from syncd.model import (
+    BAD_SIDECAR,
+    FileRow,
+    FileVersion,
+    ItemState,
+    Metadata,
+    RemoteItem,
+    identity_tag,
+)
+from syncd.plan.upload import UploadPlan
 from syncd.progress import ProgressSink
-from syncd.throttle import RateGate, RateMeter, Throttle
+from syncd.retry import Retrier, RetryPolicy
+from syncd.text import printable
+from syncd.throttle import RateMeter, Throttle
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def may_have_landed(exc: Exception) -> bool:
@@ -53,32 +59,6 @@ def may_have_landed(exc: Exception) -> bool:
     if isinstance(exc, TransportError):
         return exc.ambiguous
     return isinstance(exc, SyncdError) and exc.retryable
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard one run tries before parking a file in `retry`."""
-
-    max_attempts: int = 5  # requests per round (tenacity)
-    initial_wait: float = 1.0  # seconds; doubles per attempt, full jitter
-    max_wait: float = 60.0  # cap of one back-off sleep
-    # After a round fails the file waits in `retry`: first 30 s, then x4 each
-    # round, at most an hour, so a site outage does not spin the queue.
-    park_first: float = 30.0
-    park_factor: float = 4.0
-    park_max: float = 3600.0
-
-    def park_delay(self, attempts: int) -> float:
-        rounds = max(1, attempts // max(1, self.max_attempts))
-        return min(self.park_max, self.park_first * self.park_factor ** (rounds - 1))
-
-    def backoff(self, attempt_number: int, retry_after: float | None) -> float:
-        """Exponential back-off with full jitter; a server's Retry-After wins if longer."""
-        ceiling = min(self.max_wait, self.initial_wait * 2 ** (attempt_number - 1))
-        wait = random.uniform(0, ceiling)
-        if retry_after is not None:
-            wait = max(wait, retry_after)
-        return wait
 
 
 class TransferGuard:
@@ -109,11 +89,7 @@ class TransferGuard:
         except FileNotFoundError:
             # Gone is a failure the operator should see, not a silent re-queue.
             raise LocalFileError(self.row.path, "file disappeared before it was uploaded") from None
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-            self.row.size,
-            self.row.mtime_ns,
-            self.row.inode,
-        ):
+        if not FileVersion.of(st).same_as(self.row.version):
             raise LocalFileError(
                 self.row.path,
                 "file changed while being uploaded (size, mtime or inode differ); re-queued",
@@ -144,7 +120,8 @@ class Outcome:
 
 
 class Uploader:
-    """Uploads claimed rows. One instance per worker thread (it holds a Client)."""
+    """Uploads claimed rows. One instance per worker thread (it holds a Client); the run's
+    throttle, retrier (with its rate gate and stop flag) and rate meter are shared."""
 
     def __init__(
         self,
@@ -155,21 +132,23 @@ class Uploader:
         clock: Clock,
         stop: threading.Event,
         throttle: Throttle,
-        gate: RateGate,
+        retrier: Retrier,
         progress: ProgressSink,
-        policy: RetryPolicy,
-        meter: RateMeter | None = None,
+        meter: RateMeter,
     ) -> None:
-        self.meter = meter or RateMeter()
+        self.meter = meter
         self.journal = journal
         self.client = client
         self.owner = owner
         self.clock = clock
         self.stop = stop
         self.throttle = throttle
-        self.gate = gate
+        self.retrier = retrier
         self.progress = progress
-        self.policy = policy
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.retrier.policy
 
     # --- the remote side's truth ------------------------------------------
 
@@ -204,69 +183,38 @@ class Uploader:
 
     # --- retries --------------------------------------------------------------
 
-    def retrying(self, row: FileRow) -> Retrying:
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                self.gate.hold(retry_after, f"{exc}")
-            return self.policy.backoff(state.attempt_number, retry_after)
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            sleep = state.next_action.sleep if state.next_action else 0.0
-            log.info(
-                "%s: attempt %d failed (%s); retrying in %.1f s",
-                row.path,
-                state.attempt_number,
-                exc,
-                sleep,
-            )
-            self.progress.note(f"retry {os.path.basename(row.path)}: {exc}")
-
-        def sleep(seconds: float) -> None:
-            # Sleep in small steps so a stop request is honoured promptly.
-            end = self.clock.time() + seconds
-            while (left := end - self.clock.time()) > 0:
-                if self.stop.is_set():
-                    raise Interrupted("stopping during back-off")
-                self.clock.sleep(min(left, 0.5))
-
-        return Retrying(
-            stop=stop_after_attempt(self.policy.max_attempts),
-            wait=wait,
-            retry=retry_if_exception(lambda e: isinstance(e, SyncdError) and e.retryable),
-            before_sleep=before_sleep,
-            sleep=sleep,
-            reraise=True,
-        )
+    def retry(self, row: FileRow, fn: Callable[[], T]) -> T:
+        """`fn()` under the run's retry engine (gate, back-off, stop flag)."""
+        return self.retrier(fn, what=printable(os.path.basename(row.path)))
 
     # --- one file --------------------------------------------------------------
 
     def run_attempts(
         self,
         row: FileRow,
+        plan: UploadPlan,
         attempt: Callable[[], tuple[RemoteItem, bool]],
         guard: TransferGuard,
         meta: Metadata,
+        meta_sig: str | None,
         *,
         retry: bool = True,
-        carries_all: bool = True,
     ) -> Outcome:
-        """Run `attempt` (under the retry policy unless it retries its own steps)
-        and record the outcome in the journal."""
+        """Run `attempt` (under the retry engine unless it retries its own steps), then the
+        plan's follow-up update, and record the outcome in the journal."""
         self.progress.file_started(row.path, row.size)
         started = time.monotonic()
         try:
-            item, found = self.retrying(row)(attempt) if retry else attempt()
+            item, found = self.retry(row, attempt) if retry else attempt()
         except Exception as exc:
             guard.rollback()
             return self.settle(row, exc)
         if not found:
             self.meter.record(row.size, time.monotonic() - started)
-        # An upload that carried every piece of metadata is done in one step; an
-        # earlier copy found on the site, or a second album, needs photo/update.
-        done = carries_all and not found
+        # An upload that carried every piece of metadata is done in one step; a second
+        # album follows at once as the plan says. An earlier copy found on the site gets
+        # all of its metadata from the metadata stage (it may predate a sidecar edit).
+        done = not found and self._follow_up(row, plan, item)
         digest = meta.digest()
         to = ItemState.SYNCED if done else ItemState.UPLOADED
         self.journal.transition(
@@ -278,6 +226,8 @@ class Uploader:
             photo_id=item.photo_id,
             desired_digest=digest,
             applied_digest=digest if done else None,
+            meta_sig=meta_sig,
+            parks=0,
             error_code=None,
             error_message=None,
         )
@@ -285,7 +235,22 @@ class Uploader:
             self.progress.file_finished(row.path, "synced", item.photo_id)
         return Outcome(to, found_existing=found)
 
-    def settle(self, row: FileRow, exc: Exception) -> Outcome:
+    def _follow_up(self, row: FileRow, plan: UploadPlan, item: RemoteItem) -> bool:
+        """The plan's photo/update after the upload; False leaves it to the metadata stage
+        (the item exists either way: nothing is uploaded again)."""
+        follow_up = plan.follow_up
+        if follow_up is None:
+            return True
+        try:
+            self.retry(row, lambda: self.client.photo_update(item.photo_id, **follow_up))
+        except SyncdError as exc:
+            if exc.stops_run or isinstance(exc, Interrupted):
+                raise
+            log.warning("%s: uploaded; follow-up update failed: %s", printable(row.path), exc)
+            return False
+        return True
+
+    def settle(self, row: FileRow, exc: Exception, *, meta_sig: str | None = None) -> Outcome:
         """Record in the journal what an error means for a claimed row.
 
         Re-raises what must stop this worker (a stop request) or the whole
@@ -305,30 +270,37 @@ class Uploader:
                 return Outcome(ItemState.PENDING)
             return self.fail(row, "local_file", exc.message)
         if isinstance(exc, OSError):  # opening or reading the file failed
-            return self.fail(row, "unreadable", f"{row.path}: cannot read: {exc.strerror or exc}")
+            return self.fail(
+                row, "unreadable", f"{printable(row.path)}: cannot read: {exc.strerror or exc}"
+            )
+        if isinstance(exc, SidecarError):
+            # The signature of the sources lets the scan see the fix and queue it again.
+            return self.fail(row, BAD_SIDECAR, str(exc), meta_sig=meta_sig)
         if isinstance(exc, ApiError):
             return self.fail(row, exc.code, str(exc))
-        if isinstance(exc, SidecarError):
-            return self.fail(row, "sidecar", str(exc))
         if isinstance(exc, SyncdError) and exc.retryable:
             return self.park(row, exc)
         if isinstance(exc, SyncdError):
             return self.fail(row, type(exc).__name__, str(exc))
-        log.exception("%s: internal error", row.path)
+        log.exception("%s: internal error", printable(row.path))
         return self.fail(row, "internal_error", f"internal error: {exc!r} (a bug; please report)")
 
     def park(self, row: FileRow, exc: SyncdError) -> Outcome:
         """Retryable, but this round's attempts are spent: wait in `retry`."""
-        delay = max(self.policy.park_delay(row.attempts), exc.retry_after or 0.0)
+        rounds = row.parks + 1
+        delay = self.policy.park_delay(rounds)
+        if exc.retry_after:
+            delay = max(delay, self.policy.capped_retry_after(exc.retry_after, "parking"))
         self.journal.transition(
             row.path,
             ItemState.UPLOADING,
             ItemState.RETRY,
             owner=self.owner,
-            detail=f"parked {delay:.0f} s after: {exc}",
+            detail=f"parked {delay:.0f} s after round {rounds}: {exc}",
             error_code=type(exc).__name__,
             error_message=str(exc),
             next_attempt_at=self.clock.time() + delay,
+            parks=rounds,
         )
         self.progress.file_finished(row.path, "retry", str(exc))
         return Outcome(ItemState.RETRY)
@@ -341,7 +313,9 @@ class Uploader:
         ):
             self.progress.file_finished(row.path, to.value, detail)
 
-    def fail(self, row: FileRow, code: str, message: str) -> Outcome:
+    def fail(
+        self, row: FileRow, code: str, message: str, *, meta_sig: str | None = None
+    ) -> Outcome:
         self.journal.transition(
             row.path,
             ItemState.UPLOADING,
@@ -350,6 +324,7 @@ class Uploader:
             detail=message,
             error_code=code,
             error_message=message,
+            meta_sig=meta_sig,
         )
         self.progress.file_finished(row.path, "failed", message)
         return Outcome(ItemState.FAILED)

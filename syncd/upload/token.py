@@ -18,21 +18,21 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from syncd.api.body import FileSlice
 from syncd.api.client import Client
 from syncd.errors import ApiError, ServerError, SyncdError, TransportError
-from syncd.model import ChunkSession, FileRow, ItemState, Metadata, RemoteItem
+from syncd.model import ChunkSession, FileRow, ItemState, Metadata, RemoteItem, UploadMode
 from syncd.plan.upload import (
     Chunk,
+    UploadPlan,
     chunk_count,
     chunk_layout,
     chunks_to_send,
     resumable_params,
     token_valid_minutes,
-    upload_fields,
 )
 from syncd.upload.core import Outcome, Uploader, may_have_landed
 
@@ -99,11 +99,10 @@ class TokenUpload:
         self,
         up: Uploader,
         row: FileRow,
+        plan: UploadPlan,
         meta: Metadata,
-        album_ids: Mapping[str, str],
+        meta_sig: str | None,
         *,
-        chunked: bool,
-        chunk_size: int,
         chunk_concurrency: int,
         client_factory: Callable[[], Client],
     ) -> None:
@@ -111,10 +110,11 @@ class TokenUpload:
         self.up = up
         self.row = row
         self.sha256 = row.sha256
+        self.plan = plan
         self.meta = meta
-        self.album_ids = album_ids
-        self.chunked = chunked
-        self.chunk_size = chunk_size
+        self.meta_sig = meta_sig
+        self.chunked = plan.mode is UploadMode.CHUNKED
+        self.chunk_size = plan.chunk_size
         self.chunk_concurrency = max(1, chunk_concurrency)
         self.client_factory = client_factory
         self.journal = up.journal
@@ -127,12 +127,12 @@ class TokenUpload:
         return page.items[0] if page.items else None
 
     def _retry(self, fn: Callable[[], object]) -> object:
-        return self.up.retrying(self.row)(fn)
+        return self.up.retry(self.row, fn)
 
     # --- the session ----------------------------------------------------------
 
     def start_session(self) -> ChunkSession:
-        fields = upload_fields(self.meta, self.sha256, self.album_ids)
+        fields = self.plan.fields
         minutes = token_valid_minutes(self.row.size, self.up.meter.rate)
         answer = self._retry(
             lambda: self.up.client.get_upload_token(
@@ -169,7 +169,9 @@ class TokenUpload:
         """Upload the row; each network step retries itself. Returns where it left the row."""
         up = self.up
         outer = up.guard(self.row)
-        outcome = up.run_attempts(self.row, self.run, outer, self.meta, retry=False)
+        outcome = up.run_attempts(
+            self.row, self.plan, self.run, outer, self.meta, self.meta_sig, retry=False
+        )
         if outcome.state in (ItemState.UPLOADED, ItemState.SYNCED):
             self.journal.drop_session(self.row.path)
         return outcome
@@ -332,7 +334,6 @@ class TokenUpload:
         params = self._params(session, chunk)
 
         def attempt() -> None:
-            self.up.gate.wait()
             if self.expiring(session):
                 raise TokenLost("upload token expired during the upload")
             guard.rollback()

@@ -13,6 +13,7 @@ from syncd.clock import FakeClock
 from syncd.journal import Journal, read_chunk_progress, read_state
 from syncd.model import FileRow, LocalFile
 from syncd.model import ItemState as S
+from syncd.plan.local import LocalAction, plan_hashed
 
 SHA = "ab" * 32
 
@@ -305,14 +306,19 @@ def test_promote_skips_duplicates_atomically(journal: Journal) -> None:
     add_ready(journal, "/r/a.mp4")
     journal.observe_batch([LocalFile("/r/b.mp4", 10, 1000, 8)], "/r")
     state, twin = journal.promote(
-        "/r/b.mp4", SHA, expect_size=10, expect_mtime_ns=1000, skip_duplicates=True
+        "/r/b.mp4", SHA, expect_size=10, expect_mtime_ns=1000, decide=dedupe
     )
-    assert state is S.SKIPPED and twin is not None and twin.path == "/r/a.mp4"
+    assert state is S.SKIPPED and twin == "/r/a.mp4"
     row = journal.get("/r/b.mp4")
     assert row is not None
     assert (row.duplicate_of, row.sha256) == ("/r/a.mp4", SHA)
     assert "duplicate of /r/a.mp4" in (row.error_message or "")
     assert [r.path for r in journal.find_by_sha(SHA, exclude_path="/r/a.mp4")] == ["/r/b.mp4"]
+
+
+def dedupe(row: FileRow, sha256: str, twins: list[FileRow]) -> LocalAction:
+    """The scanner's decision with duplicates skipped, every twin's file still present."""
+    return plan_hashed(row, sha256, twins, {t.path: False for t in twins}, skip_duplicates=True)
 
 
 def test_sessions_and_acks(journal: Journal) -> None:
@@ -441,7 +447,7 @@ def _synced(j: Journal, path: str, photo_id: str = "42") -> None:
 def test_touched_synced_file_with_the_same_content_goes_back_to_synced(journal: Journal) -> None:
     _synced(journal, "/r/a.mp4")
     journal.observe_batch([LocalFile("/r/a.mp4", 10, 5555, 8)], "/r")  # touch + new inode
-    state, _ = journal.promote("/r/a.mp4", SHA, expect_size=10, expect_mtime_ns=5555)
+    state, _ = journal.promote("/r/a.mp4", SHA, expect_size=10, expect_mtime_ns=5555, decide=dedupe)
     row = journal.get("/r/a.mp4")
     assert state is S.SYNCED and row is not None and row.photo_id == "42"
     assert "content unchanged" in journal.events("/r/a.mp4")[-1].detail
@@ -450,7 +456,9 @@ def test_touched_synced_file_with_the_same_content_goes_back_to_synced(journal: 
 def test_synced_file_with_new_content_is_ready_for_upload(journal: Journal) -> None:
     _synced(journal, "/r/a.mp4")
     journal.observe_batch([LocalFile("/r/a.mp4", 10, 5555, 7)], "/r")
-    state, _ = journal.promote("/r/a.mp4", "cd" * 32, expect_size=10, expect_mtime_ns=5555)
+    state, _ = journal.promote(
+        "/r/a.mp4", "cd" * 32, expect_size=10, expect_mtime_ns=5555, decide=dedupe
+    )
     assert state is S.READY
 
 
@@ -458,9 +466,9 @@ def test_vanished_row_reopens_the_copies_skipped_as_its_duplicates(journal: Jour
     add_ready(journal, "/r/a.mp4")
     journal.observe_batch([LocalFile("/r/b.mp4", 10, 1000, 9)], "/r")
     state, twin = journal.promote(
-        "/r/b.mp4", SHA, expect_size=10, expect_mtime_ns=1000, skip_duplicates=True
+        "/r/b.mp4", SHA, expect_size=10, expect_mtime_ns=1000, decide=dedupe
     )
-    assert state is S.SKIPPED and twin is not None and twin.path == "/r/a.mp4"
+    assert state is S.SKIPPED and twin == "/r/a.mp4"
     assert journal.mark_vanished("/r/a.mp4")
     row = journal.get("/r/b.mp4")
     assert row is not None and (row.state, row.duplicate_of) == (S.PENDING, None)

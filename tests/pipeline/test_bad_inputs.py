@@ -211,19 +211,26 @@ def test_non_utf8_filename_lands_and_prints(
     assert "caf" in history.stdout and "synced" in history.stdout, history.stdout
 
 
-def test_symlink_loop_is_reported_and_the_rest_lands(
+def test_symlink_loop_fifo_and_device_are_skipped_not_failures(
     sandbox: Sandbox, sandbox_config: Path, tree: Path
 ) -> None:
+    """Not media: named once as skipped; a push timer does not fail for ever on them."""
     append_config(sandbox_config, "[scan]\nfollow_symlinks = true")
     sub = tree / "sub"
     sub.mkdir()
     make_tree(sub, 1, prefix="deep")
     (sub / "loop").symlink_to("..")
+    os.mkfifo(tree / "pipe.mp4")
+    (tree / "zero.mp4").symlink_to("/dev/zero")
     result, report = push_json(sandbox_config, tree)
-    assert result.returncode == 1, result.stdout + result.stderr
-    problem = named(report, sub / "loop", "problems")
-    assert "symlink loop" in problem["message"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "symlink loop" in named(report, sub / "loop", "not_media")["message"]
+    assert "not a regular file" in named(report, tree / "pipe.mp4", "not_media")["message"]
+    assert "not a regular file" in named(report, tree / "zero.mp4", "not_media")["message"]
+    assert report["problems"] == [] and report["not_landed"] == []
     assert_once_each(sandbox, [*good_files(tree), *sub.glob("deep*.mp4")])
+    again, _ = push_json(sandbox_config, tree)
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_unlistable_directory_is_reported_and_the_rest_lands(

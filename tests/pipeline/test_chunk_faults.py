@@ -21,11 +21,12 @@ from pipeline_helpers import (
 )
 
 from syncd.config import load_config
-from syncd.daemon import PushOptions, Run, RunReport
 from syncd.journal import Journal, read_chunk_progress
 from syncd.model import ItemState, UploadMode
+from syncd.pipeline.report import RunReport
+from syncd.push import Push, PushOptions
+from syncd.retry import RetryPolicy
 from syncd.sandbox import Sandbox
-from syncd.upload import RetryPolicy
 
 REDEEM = "photo/redeem-upload-token"
 # Chunk layout of the test file: CHUNKS chunks of CHUNK bytes.
@@ -53,7 +54,7 @@ def pass_requests(sandbox: Sandbox, n: int) -> None:
 def push(config: Path, root: Path, mode: UploadMode = UploadMode.CHUNKED) -> RunReport:
     cfg = load_config(config)
     with Journal.open(cfg.journal_path) as journal:
-        return Run(cfg, journal, policy=FAST).push(
+        return Push(cfg, journal, policy=FAST).run(
             PushOptions(roots=[root], no_wait=True, mode=mode, chunk_size=CHUNK)
         )
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from pipeline_helpers import assert_once_each, make_tree
 
 from syncd.config import load_config
-from syncd.daemon import PushOptions, Run
 from syncd.journal import Journal
 from syncd.model import ItemState
+from syncd.push import Push, PushOptions
+from syncd.retry import RetryPolicy
 from syncd.sandbox import Sandbox
-from syncd.upload import RetryPolicy
 
 # Files in the tree: enough that a 20 % fault rate fires every kind many times.
 FILE_COUNT = 200
@@ -51,7 +51,7 @@ def test_push_through_twenty_percent_faults_lands_each_file_once(
     )
     config = load_config(sandbox_config)
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal, policy=FAST).push(
+        report = Push(config, journal, policy=FAST).run(
             PushOptions(roots=[tmp_path / "tree"], no_wait=True, concurrency=4)
         )
         states = Counter(row.state for row in journal.rows_in(list(ItemState)))

@@ -9,11 +9,11 @@ from pipeline_helpers import append_config, run_syncd
 
 from syncd.api.client import Client
 from syncd.config import load_config
-from syncd.daemon import PushOptions, Run
 from syncd.journal import Journal
 from syncd.model import ItemState
+from syncd.push import Push, PushOptions
+from syncd.retry import RetryPolicy
 from syncd.sandbox import Sandbox
-from syncd.upload import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.05, park_first=0.5)
 
@@ -21,7 +21,10 @@ FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.05, park_first=
 def _push(config_path: Path, root: Path) -> dict[str, ItemState]:
     config = load_config(config_path)
     with Journal.open(config.journal_path) as journal:
-        Run(config, journal, policy=FAST).push(PushOptions(roots=[root], no_wait=True))
+        # No patience: a deferred update is left to the next run, not waited for.
+        Push(config, journal, policy=FAST, patience=0.0).run(
+            PushOptions(roots=[root], no_wait=True)
+        )
         return {row.path: row.state for row in journal.rows_in(list(ItemState))}
 
 

@@ -17,12 +17,13 @@ from pipeline_helpers import write_random_file
 
 from syncd.api.client import Client
 from syncd.config import load_config
-from syncd.daemon import PushOptions, Run, RunReport
 from syncd.errors import ProtocolError
 from syncd.journal import Journal
 from syncd.model import FileRow, ItemState, LocalFile, UploadMode
+from syncd.pipeline.report import RunReport
+from syncd.push import Push, PushOptions
+from syncd.retry import RetryPolicy
 from syncd.sandbox import Sandbox
-from syncd.upload import RetryPolicy
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, park_first=0.2, park_max=0.5)
 REDEEM = "photo/redeem-upload-token"
@@ -34,7 +35,7 @@ def push(
 ) -> tuple[RunReport, dict[str, FileRow]]:
     config = load_config(config_path)
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal, policy=policy).push(
+        report = Push(config, journal, policy=policy).run(
             PushOptions(roots=[root], no_wait=True, **options)  # type: ignore[arg-type]
         )
         rows = {r.path: r for r in journal.rows_in(list(ItemState))}
@@ -126,7 +127,7 @@ def test_watch_path_with_dotdot_is_normalised(
     assert config.watch[0].path == media
 
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal, policy=FAST).push(
+        report = Push(config, journal, policy=FAST).run(
             PushOptions(roots=[w.path for w in config.watch], no_wait=True)
         )
 

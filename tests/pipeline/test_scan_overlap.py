@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from pipeline_helpers import append_config, assert_once_each, make_tree
 
-import syncd.daemon
+import syncd.pipeline.feeds
+import syncd.pipeline.pool
 from syncd.config import load_config
-from syncd.daemon import PushOptions, Run
 from syncd.journal import Journal
 from syncd.local.scan import ScanStopped, sha256_file
 from syncd.model import ItemState
+from syncd.push import Push, PushOptions
 from syncd.sandbox import Sandbox
 
 # Long enough for anything that should happen, short enough that a failure is quick.
@@ -30,7 +31,7 @@ def pause_scan_before_hashing(
 ) -> None:
     """Make the run's scan wait for `until()` before it hashes `path` (a known point in the
     scan; everything else about the scan is the real one)."""
-    real_scan = syncd.daemon.scan
+    real_scan = syncd.pipeline.feeds.scan
 
     def scan(*args: Any, **kwargs: Any) -> Any:
         def hash_file(name: str) -> str:
@@ -40,7 +41,7 @@ def pause_scan_before_hashing(
 
         return real_scan(*args, hash_file=hash_file, **kwargs)
 
-    monkeypatch.setattr(syncd.daemon, "scan", scan)
+    monkeypatch.setattr(syncd.pipeline.feeds, "scan", scan)
 
 
 class Recorder:
@@ -89,7 +90,7 @@ def test_small_files_land_while_the_scan_is_still_busy(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Idle workers must be woken by the scan, not find the file by polling later.
-    monkeypatch.setattr(syncd.daemon, "IDLE_POLL_SECONDS", 3 * WAIT_SECONDS)
+    monkeypatch.setattr(syncd.pipeline.pool, "IDLE_POLL_SECONDS", 3 * WAIT_SECONDS)
     tree = tmp_path / "tree"
     # The walk goes depth first in name order: a/ (and its files) before z/.
     small = make_tree(tree / "a", 6, 3000)
@@ -100,7 +101,7 @@ def test_small_files_land_while_the_scan_is_still_busy(
     pause_scan_before_hashing(monkeypatch, last, lambda: recorder.synced.wait(WAIT_SECONDS))
     config = load_config(sandbox_config)
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal, progress=recorder).push(
+        report = Push(config, journal, progress=recorder).run(
             PushOptions(roots=[tree], no_wait=True)
         )
         last_ready = next(e.id for e in journal.events(str(last)) if e.to_state is ItemState.READY)
@@ -116,7 +117,7 @@ def test_small_files_land_while_the_scan_is_still_busy(
     assert (report.synced_by_run, report.synced_before) == (7, 0)
 
     with Journal.open(config.journal_path) as journal:
-        again = Run(config, journal).push(PushOptions(roots=[tree], no_wait=True))
+        again = Push(config, journal).run(PushOptions(roots=[tree], no_wait=True))
     assert (again.synced_by_run, again.synced_before) == (0, 7)
     assert len(sandbox.items()) == 7
 
@@ -134,10 +135,10 @@ def test_a_run_stopped_by_bad_credentials_stops_hashing_too(
     config = load_config(sandbox_config)
     recorder = Recorder()
     with Journal.open(config.journal_path) as journal:
-        run = Run(config, journal, progress=recorder)
+        run = Push(config, journal, progress=recorder)
         # The scan waits before the rest until the refusal has stopped the run.
         pause_scan_before_hashing(monkeypatch, rest[0], lambda: run.stop.wait(WAIT_SECONDS))
-        report = run.push(PushOptions(roots=[tree], no_wait=True))
+        report = run.run(PushOptions(roots=[tree], no_wait=True))
         states = [row.state for p in rest[1:] if (row := journal.get(str(p))) is not None]
     assert report.stopped_by is not None and report.stopped_by.stops_run
     assert sandbox.items() == []
@@ -183,7 +184,7 @@ def test_a_file_readied_twice_in_a_run_is_counted_once(
     threading.Thread(target=grow_once_sending, daemon=True).start()
     with Journal.open(config.journal_path) as journal:
         # A slow upload (2 s for 1 MiB) that the change surely interrupts.
-        report = Run(config, journal, progress=recorder).push(
+        report = Push(config, journal, progress=recorder).run(
             PushOptions(roots=[tree], no_wait=True, concurrency=1, bwlimit=512 << 10)
         )
     outcomes = [kind for kind, path, _ in recorder.calls if path == str(clip)]
@@ -217,7 +218,7 @@ def test_synced_by_this_run_counts_files_not_syncs(
     before.write_bytes(b"c" * 1000)
     os.utime(before, (1, 1))
     with Journal.open(config.journal_path) as journal:
-        Run(config, journal).push(PushOptions(roots=[tree]))
+        Push(config, journal).run(PushOptions(roots=[tree]))
     changed = tree / "a-changed.mp4"
     changed.write_bytes(b"a" * 1000)
     os.utime(changed, (1, 1))
@@ -233,7 +234,7 @@ def test_synced_by_this_run_counts_files_not_syncs(
 
     threading.Thread(target=change_after_sync, daemon=True).start()
     with Journal.open(config.journal_path) as journal:
-        report = Run(config, journal, progress=recorder).push(PushOptions(roots=[tree]))
+        report = Push(config, journal, progress=recorder).run(PushOptions(roots=[tree]))
         changes = [e for e in journal.events(str(changed)) if e.detail.startswith("changed")]
     assert changes, "the change did not come before the end of the run"
     assert report.counts[ItemState.SYNCED] == synced_by_run + 1
@@ -249,8 +250,8 @@ def test_ctrl_c_during_a_dry_run_scan_is_an_interrupted_run(
     make_tree(tree, 5, 1000)
     config = load_config(sandbox_config)
     with Journal.open(config.journal_path) as journal:
-        run = Run(config, journal)
-        real_scan = syncd.daemon.scan
+        run = Push(config, journal)
+        real_scan = syncd.pipeline.feeds.scan
 
         def scan_interrupted_after_one_hash(*args: object, **kwargs: object) -> object:
             def hash_file(path: str) -> str:
@@ -259,8 +260,8 @@ def test_ctrl_c_during_a_dry_run_scan_is_an_interrupted_run(
 
             return real_scan(*args, hash_file=hash_file, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(syncd.daemon, "scan", scan_interrupted_after_one_hash)
-        report = run.push(PushOptions(roots=[tree], dry_run=True, no_wait=True))
+        monkeypatch.setattr(syncd.pipeline.feeds, "scan", scan_interrupted_after_one_hash)
+        report = run.run(PushOptions(roots=[tree], dry_run=True, no_wait=True))
     assert report.interrupted
     assert sum(line.startswith("upload") for line in report.plans) == 1
     assert sandbox.count_requests() == 0

@@ -10,11 +10,12 @@ import pytest
 from pipeline_helpers import items_by_sha, make_tree
 
 from syncd.config import load_config
-from syncd.daemon import PushOptions, Run, RunReport
 from syncd.errors import JournalError, WorkerFailed
 from syncd.journal import Journal
 from syncd.model import ItemState
+from syncd.pipeline.report import RunReport
 from syncd.progress import NullProgress
+from syncd.push import Push, PushOptions
 from syncd.sandbox import Sandbox
 
 # A push of five small files takes well under a second; a hang is what this catches.
@@ -43,9 +44,9 @@ def test_a_failed_worker_stops_the_run_and_says_why(
     config = load_config(sandbox_config)
     reports: list[RunReport] = []
     with Journal.open(config.journal_path) as journal:
-        run = Run(config, journal, progress=BrokenDisplay(error))
+        run = Push(config, journal, progress=BrokenDisplay(error))
         options = PushOptions(roots=[tmp_path / "tree"], no_wait=True, concurrency=2)
-        pusher = threading.Thread(target=lambda: reports.append(run.push(options)), daemon=True)
+        pusher = threading.Thread(target=lambda: reports.append(run.run(options)), daemon=True)
         pusher.start()
         pusher.join(RUN_SECONDS)
         assert not pusher.is_alive(), "the run waited for workers that had failed"

@@ -6,18 +6,20 @@ import itertools
 
 import pytest
 
-from syncd.model import Metadata, UploadMode, identity_tag
+from syncd.model import ChunkSession, FileRow, ItemState, Metadata, UploadMode, identity_tag
 from syncd.plan.upload import (
     Chunk,
     UploadPlan,
+    UploadSettings,
     choose_mode,
     chunk_count,
     chunk_layout,
     chunks_to_send,
+    plan_metadata,
+    plan_upload,
     resumable_params,
     tags_field,
     token_valid_minutes,
-    upload_carries_all,
     upload_fields,
 )
 
@@ -163,11 +165,140 @@ def test_plan_text_form_is_stable() -> None:
     assert str(direct) == "upload direct /a/c.mp4 [5 B] title='C'"
 
 
-def test_direct_upload_sends_one_album_and_says_so() -> None:
+def _row(
+    size: int, *, photo_id: str | None = None, state: ItemState = ItemState.UPLOADING
+) -> FileRow:
+    return FileRow(
+        path="/r/clip.mp4",
+        root="/r",
+        size=size,
+        mtime_ns=1,
+        inode=2,
+        sha256=SHA,
+        state=state,
+        photo_id=photo_id,
+        attempts=1,
+        error_code=None,
+        error_message=None,
+        next_attempt_at=None,
+        lease_owner=None,
+        lease_until=None,
+        stable_since=None,
+        duplicate_of=None,
+        desired_digest=None,
+        applied_digest=None,
+        upload_mode=None,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def _session(sha: str | None, *, chunk: int, total: int, acked: frozenset[int]) -> ChunkSession:
+    return ChunkSession(
+        path="/r/clip.mp4",
+        upload_token="tok",
+        identifier="ident",
+        chunk_size=chunk,
+        total_size=total,
+        total_chunks=chunk_count(total, chunk),
+        valid_until=None,
+        created_at=0.0,
+        acked=acked,
+        sha256=sha,
+    )
+
+
+MARK = identity_tag(SHA)
+IDS = {"Nature": "11", "Ocean": "12"}
+AUTO = UploadSettings(UploadMode.AUTO, chunk_threshold=4 * MiB, chunk_size=MiB)
+
+
+@pytest.mark.parametrize(
+    ("size", "session", "meta", "settings", "expected"),
+    [
+        pytest.param(
+            1000,
+            None,
+            Metadata(title="T", albums=("Nature",)),
+            AUTO,
+            f"upload direct /r/clip.mp4 [1000 B] album_id='11' publish='1' tags='{MARK}' title='T'",
+            id="direct, one album: the upload carries everything",
+        ),
+        pytest.param(
+            1000,
+            None,
+            Metadata(title="T", albums=("Nature", "Ocean")),
+            AUTO,
+            f"upload direct /r/clip.mp4 [1000 B] album_id='11' publish='1' tags='{MARK}'"
+            " title='T'; then update album_id='11,12'",
+            id="direct, two albums: one with the upload, both by a follow-up update",
+        ),
+        pytest.param(
+            1000,
+            None,
+            Metadata(title="T", albums=("Nature", "Ocean")),
+            UploadSettings(UploadMode.TOKEN, 4 * MiB, MiB),
+            f"upload token /r/clip.mp4 [1000 B] album_id='11,12' publish='1' tags='{MARK}'"
+            " title='T'",
+            id="token: the token carries every album",
+        ),
+        pytest.param(
+            5 * MiB,
+            None,
+            Metadata(title="T", tags=("slow tv",), publish=False),
+            AUTO,
+            "upload chunked (5 chunks of 1048576 B) /r/clip.mp4 [5242880 B] publish='0'"
+            f" tags='\"slow tv\" {MARK}' title='T'",
+            id="auto: chunked from the threshold up",
+        ),
+        pytest.param(
+            5 * MiB,
+            _session(SHA, chunk=2 * MiB, total=5 * MiB, acked=frozenset({1})),
+            Metadata(title="T"),
+            AUTO,
+            "upload chunked (2 chunks of 2097152 B, resume at chunk 2) /r/clip.mp4"
+            f" [5242880 B] publish='1' tags='{MARK}' title='T'",
+            id="a session that was begun continues with its own chunk size",
+        ),
+        pytest.param(
+            5 * MiB,
+            _session("ff" * 32, chunk=2 * MiB, total=5 * MiB, acked=frozenset({1})),
+            Metadata(title="T"),
+            AUTO,
+            "upload chunked (5 chunks of 1048576 B) /r/clip.mp4 [5242880 B] publish='1'"
+            f" tags='{MARK}' title='T'",
+            id="a session for other bytes is not continued",
+        ),
+        pytest.param(
+            1000,
+            _session(SHA, chunk=1000, total=1000, acked=frozenset()),
+            Metadata(title="T"),
+            AUTO,
+            f"upload token (resume) /r/clip.mp4 [1000 B] publish='1' tags='{MARK}' title='T'",
+            id="a whole-file token session continues as a token upload",
+        ),
+    ],
+)
+def test_upload_plans(
+    size: int,
+    session: ChunkSession | None,
+    meta: Metadata,
+    settings: UploadSettings,
+    expected: str,
+) -> None:
+    assert str(plan_upload(_row(size), session, meta, IDS, settings)) == expected
+
+
+def test_metadata_plan_sends_everything_and_keeps_the_identity_marker() -> None:
+    row = _row(1000, photo_id="77", state=ItemState.SYNCED)
+    meta = Metadata(title="New", tags=("a",), albums=("Ocean", "Nature"), publish=False)
+    assert str(plan_metadata(row, meta, IDS)) == (
+        f"update /r/clip.mp4 photo 77 album_id='12,11' published_p='0' tags='a {MARK}' title='New'"
+    )
+
+
+def test_direct_upload_sends_one_album() -> None:
     meta = Metadata(albums=("A", "B"))
     ids = {"A": "1", "B": "2"}
     assert upload_fields(meta, SHA, ids, single_album=True)["album_id"] == "1"
     assert upload_fields(meta, SHA, ids)["album_id"] == "1,2"
-    assert not upload_carries_all(meta, UploadMode.DIRECT)
-    assert upload_carries_all(meta, UploadMode.CHUNKED)
-    assert upload_carries_all(Metadata(albums=("A",)), UploadMode.DIRECT)

@@ -138,18 +138,22 @@ def test_follow_symlinks_with_loop_and_dangling_link(
     assert sorted(journal.rows_under(str(root))) == sorted(
         [str(root / "linkdir" / "o.mp4"), str(root / "sub" / "z.mp4")]
     )
-    messages = {p.path: p.message for p in report.problems}
-    assert "symlink loop" in messages[str(root / "sub" / "loop")]
-    assert "dangling symlink" in messages[str(root / "dangling.mp4")]
+    problems = {p.path: p.message for p in report.problems}
+    assert "dangling symlink" in problems[str(root / "dangling.mp4")]
+    # A symlink loop is not media: named as skipped, not a problem (a push exits 0).
+    skipped = {p.path: p.message for p in report.skipped}
+    assert "symlink loop" in skipped[str(root / "sub" / "loop")]
+    assert str(root / "sub" / "loop") not in problems
 
 
-def test_fifo_is_reported_never_opened(root: Path, journal: Journal, clock: FakeClock) -> None:
+def test_fifo_is_skipped_never_opened(root: Path, journal: Journal, clock: FakeClock) -> None:
     os.mkfifo(root / "pipe.mp4")
     write(root / "ok.mp4", b"ok", clock)
     report = run(root, journal, clock)
-    assert [(p.path, "regular" in p.message) for p in report.problems] == [
+    assert [(p.path, "regular" in p.message) for p in report.skipped] == [
         (str(root / "pipe.mp4"), True)
     ]
+    assert report.problems == []
     assert state(journal, root / "ok.mp4") is S.READY
 
 
@@ -358,8 +362,8 @@ def test_non_utf8_file_name(root: Path, journal: Journal, clock: FakeClock) -> N
     report = run(root, journal, clock)
     name = os.fsdecode(raw)
     assert state(journal, Path(name)) is S.READY
-    assert report.problems[0].path.endswith("p\\xff.mp4")
-    report.problems[0].path.encode("utf-8")  # printable: no surrogates left
+    assert report.skipped[0].path.endswith("p\\xff.mp4")
+    report.skipped[0].path.encode("utf-8")  # printable: no surrogates left
     run(root, journal, clock)  # rescan: still the same row
     assert len(journal.rows_under(str(root))) == 1
 

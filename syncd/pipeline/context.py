@@ -1,0 +1,159 @@
+"""What one run shares between its threads: the journal, the clock, the retry engine with its
+rate gate, the bandwidth throttle, the rate meter, the album resolver, and the settings each
+file gets from the deepest [[watch]] root that holds it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncd.api.client import Client
+from syncd.clock import Clock
+from syncd.config import Config
+from syncd.journal import Journal, make_owner
+from syncd.local.scan import MetadataProbe
+from syncd.metadata.albums import AlbumResolver
+from syncd.metadata.desired import (
+    DANGLING,
+    SourceLookup,
+    SourceVersion,
+    base_metadata,
+    is_sidecar,
+    metadata_signature,
+    read_metadata,
+    source_version,
+    version_of,
+)
+from syncd.model import FileRow, Metadata, UploadMode
+from syncd.pipeline.lifecycle import Lifecycle
+from syncd.plan.upload import UploadSettings
+from syncd.progress import ProgressSink
+from syncd.retry import Retrier, RetryPolicy
+from syncd.throttle import RateMeter, Throttle
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Per-run overrides of the config (command-line options). None: take the config's."""
+
+    concurrency: int | None = None
+    mode: UploadMode | None = None
+    chunk_size: int | None = None
+    bwlimit: int | None = None  # 0: unlimited for this run, whatever the config says
+    no_wait: bool = False
+
+
+class RunContext:
+    """The services of one run. Built once; read by every worker."""
+
+    def __init__(
+        self,
+        config: Config,
+        journal: Journal,
+        *,
+        clock: Clock,
+        progress: ProgressSink,
+        policy: RetryPolicy,
+        lifecycle: Lifecycle,
+        options: RunOptions,
+        client_factory: Callable[[], Client] | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.clock = clock
+        self.progress = progress
+        self.lifecycle = lifecycle
+        self.options = options
+        self.owner = make_owner()
+        self.retrier = Retrier(policy, clock, lifecycle.stop, note=progress.note)
+        bwlimit = config.upload.bwlimit if options.bwlimit is None else options.bwlimit
+        self.throttle = Throttle(bwlimit or None, clock, lifecycle.stop)
+        self.meter = RateMeter()  # one for the run: token lifetimes follow the run's rate
+        self.albums = AlbumResolver(journal, self.owner, self.retrier.pause)
+        self.client_factory = client_factory or self._make_client
+
+    @property
+    def stop(self) -> bool:
+        return self.lifecycle.stop.is_set()
+
+    @property
+    def concurrency(self) -> int:
+        return self.options.concurrency or self.config.upload.concurrency
+
+    def _make_client(self) -> Client:
+        up = self.config.upload
+        return Client(
+            self.config.site, connect_timeout=up.connect_timeout, read_timeout=up.read_timeout
+        )
+
+    # --- what each file gets from the config ------------------------------------------
+
+    def metadata_root(self, row: FileRow) -> Path:
+        """Where the file's folder defaults start: its deepest [[watch]] root, else the root
+        it was scanned under."""
+        watch = self.config.watch_root_for(row.path)
+        return watch.path if watch is not None else Path(row.root)
+
+    def base_metadata(self, path: str) -> Metadata:
+        return base_metadata(self.config.watch_root_for(path), self.config.upload.publish)
+
+    def signature(self, row: FileRow) -> str:
+        """The signature of what the file's metadata is made of. Take it before reading the
+        metadata, so an edit made while reading shows as a change later."""
+        return metadata_signature(
+            Path(row.path), self.metadata_root(row), self.base_metadata(row.path)
+        )
+
+    def read_metadata(self, row: FileRow) -> Metadata:
+        """The file's desired metadata. Raises SidecarError."""
+        return read_metadata(Path(row.path), self.metadata_root(row), self.base_metadata(row.path))
+
+    def desired(self, row: FileRow) -> tuple[Metadata, str]:
+        """The desired metadata and the signature of its sources (taken first)."""
+        sig = self.signature(row)
+        return self.read_metadata(row), sig
+
+    def probe(self) -> MetadataProbe:
+        return ConfigProbe(self)
+
+    def upload_settings(self, row: FileRow) -> UploadSettings:
+        up = self.config.upload
+        watch = self.config.watch_root_for(row.path)
+        mode = self.options.mode or (watch.mode if watch else None) or up.mode
+        return UploadSettings(
+            mode=mode,
+            chunk_threshold=up.chunk_threshold,
+            chunk_size=self.options.chunk_size or up.chunk_size,
+        )
+
+
+class ConfigProbe:
+    """What the scan needs to know about metadata (local.scan.MetadataProbe), answered
+    from the config and the sidecar rules of syncd.metadata.desired."""
+
+    dangling = DANGLING
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+
+    def is_source(self, name: str) -> bool:
+        return is_sidecar(Path(name))
+
+    def version_of(self, st: os.stat_result) -> tuple[int, ...]:
+        return version_of(st)
+
+    def source_version(self, path: Path) -> SourceVersion:
+        return source_version(path)
+
+    def root_of(self, path: str, scan_root: str) -> str:
+        watch = self._ctx.config.watch_root_for(path)
+        return str(watch.path) if watch is not None else scan_root
+
+    def signature(self, path: str, root: str, lookup: SourceLookup) -> str:
+        return metadata_signature(Path(path), Path(root), self._ctx.base_metadata(path), lookup)
+
+    def digest(self, path: str, root: str) -> str:
+        base = self._ctx.base_metadata(path)
+        return read_metadata(Path(path), Path(root), base).digest()

@@ -1,0 +1,231 @@
+"""Workers that claim work from the journal and do it.
+
+Two kinds of work, both claimed under a lease so no two workers (or processes) do the
+same thing: uploads (rows `ready`, or `retry` once due) and metadata updates (rows
+`uploaded`, or `synced` with desired metadata that differs from what was applied). Workers
+meet only in the journal; the pool keeps just the set of paths in flight, for lease
+renewal and for the stop rule's question "is anything left?".
+
+That question is answered under the same lock a worker holds from "look for a row" to
+"row in flight", so a claim can never happen unseen between the look at the in-flight set
+and the look at the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from enum import Enum
+
+from syncd.errors import Interrupted, SyncdError, WorkerFailed
+from syncd.journal import owner_is_alive
+from syncd.model import FileRow, ItemState
+from syncd.pipeline.announce import Announcer
+from syncd.pipeline.context import RunContext
+from syncd.pipeline.tasks import WorkerTools, run_metadata, run_upload
+from syncd.text import printable
+
+log = logging.getLogger(__name__)
+
+# A claim expires unless renewed; renewal runs at a third of it, so one missed beat (a
+# long GC pause, a slow disk) does not lose the claim.
+LEASE_SECONDS = 300.0
+LEASE_RENEW_EVERY = LEASE_SECONDS / 3
+# An idle worker looks for work this often (retry times and metadata work come due).
+IDLE_POLL_SECONDS = 0.2
+# A worker that died (a bug, a journal that cannot be written) is restarted after this
+# long, in a pool that keeps going after a worker failure (`syncd watch`).
+WORKER_RESTART_SECONDS = 5.0
+
+
+class OnWorkerFailure(Enum):
+    STOP_RUN = "stop"  # a burst: report and stop (the files left would wait for nobody)
+    RESTART = "restart"  # a daemon: one bad file must not end the service
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        ctx: RunContext,
+        announcer: Announcer,
+        *,
+        roots: Sequence[str] | None,
+        on_failure: OnWorkerFailure,
+        track_synced: bool = True,
+    ) -> None:
+        self.ctx = ctx
+        self.announcer = announcer
+        self.roots = list(roots) if roots is not None else None
+        self.on_failure = on_failure
+        self.fatal: SyncdError | None = None
+        self._track_synced = track_synced
+        self.synced_paths: set[str] = set()  # what this run's workers brought to `synced`
+        self._lock = threading.Lock()
+        self._inflight: set[str] = set()
+        self._claiming = 0  # workers between "look for a row" and "row in _inflight"
+        # While the first scan runs, workers take only files it has just hashed: a row an
+        # earlier run left `ready` may be gone or changed, and the scan settles that first.
+        self.claim_since: float | None = None
+        # Idle workers sleep on this; the generation is bumped under it at each wake-up, so
+        # a wake-up between a worker's look and its wait is never lost.
+        self._work_ready = threading.Condition()
+        self._generation = 0
+        self._done = threading.Event()  # the run is over: idle workers leave
+        self.requeued = threading.Event()  # a worker sent a file back to the scanner
+        self._threads: list[threading.Thread] = []
+        self._renewer: threading.Thread | None = None
+        self._workers_gone = threading.Event()
+        self._size = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self, size: int) -> None:
+        self._size = size
+        for i in range(size):
+            self._spawn(i)
+        self._renewer = threading.Thread(target=self._renew_leases, name="syncd-lease", daemon=True)
+        self._renewer.start()
+
+    def _spawn(self, index: int) -> None:
+        thread = threading.Thread(
+            target=self._worker, args=(index,), name=f"syncd-worker-{index}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def finish(self, force: threading.Event | None = None) -> None:
+        """The run is over: let idle workers leave, wait for busy ones (they stop at their
+        next block once the stop flag is set), then stop renewing leases."""
+        self._done.set()
+        self.wake()
+        # A worker restarted meanwhile joins the list: look until every thread is gone.
+        while alive := [t for t in self._threads if t.is_alive()]:
+            alive[0].join(timeout=0.5)
+            if force is not None and force.is_set():
+                return  # the caller leaves at once; the journal is consistent anyway
+        self._workers_gone.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+
+    def wake(self) -> None:
+        with self._work_ready:
+            self._generation += 1
+            self._work_ready.notify_all()
+
+    # --- the stop rule's questions --------------------------------------------------------
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._inflight) or self._claiming > 0
+
+    def quiescent(self, has_work: Callable[[], bool]) -> bool:
+        """Nothing in flight, nobody claiming, and `has_work()` (asked of the journal) says
+        nothing is left; asked under the claim lock, so no claim slips between the looks."""
+        with self._lock:
+            if self._inflight or self._claiming:
+                return False
+            return not has_work()
+
+    def inflight(self) -> list[str]:
+        with self._lock:
+            return sorted(self._inflight)
+
+    # --- workers -----------------------------------------------------------------------
+
+    def _worker(self, index: int) -> None:
+        ctx = self.ctx
+        try:
+            tools = WorkerTools(ctx)
+        except Exception as exc:
+            self._worker_failed(index, exc)
+            return
+        try:
+            while not ctx.stop and not self._done.is_set():
+                generation = self._generation
+                work = self._claim()
+                if work is None:
+                    self._wait_for_work(generation)
+                    continue
+                kind, row = work
+                try:
+                    self.announcer.claimed(row.path, row.size)
+                    state = run_upload(tools, row) if kind == "upload" else run_metadata(tools, row)
+                    if state is ItemState.PENDING:
+                        self.requeued.set()
+                    if state is ItemState.SYNCED and self._track_synced:
+                        with self._lock:
+                            self.synced_paths.add(row.path)
+                finally:
+                    with self._lock:
+                        self._inflight.discard(row.path)
+                    self.ctx.lifecycle.wake.set()
+        except Interrupted:
+            return
+        except Exception as exc:
+            if isinstance(exc, SyncdError) and exc.stops_run:  # bad credentials and the like
+                log.error("stopping the run: %s", exc)
+                with self._lock:
+                    self.fatal = self.fatal or exc
+                ctx.lifecycle.request_stop()
+            else:
+                self._worker_failed(index, exc)
+        finally:
+            tools.close()
+
+    def _claim(self) -> tuple[str, FileRow] | None:
+        ctx = self.ctx
+        with self._lock:
+            self._claiming += 1  # the stop rule must not see "nothing left" now
+        row: FileRow | None = None
+        kind = "upload"
+        try:
+            row = ctx.journal.claim(
+                ctx.owner, LEASE_SECONDS, roots=self.roots, ready_since=self.claim_since
+            )
+            if row is None:
+                kind = "metadata"
+                row = ctx.journal.claim_metadata(ctx.owner, LEASE_SECONDS, roots=self.roots)
+        finally:
+            with self._lock:
+                self._claiming -= 1
+                if row is not None:
+                    self._inflight.add(row.path)
+                idle = row is None and not self._claiming and not self._inflight
+        if idle:
+            ctx.lifecycle.wake.set()  # the loop saw us looking: now the run may be over
+        return None if row is None else (kind, row)
+
+    def _wait_for_work(self, seen_generation: int) -> None:
+        with self._work_ready:
+            if not self._done.is_set() and self._generation == seen_generation:
+                self._work_ready.wait(IDLE_POLL_SECONDS)
+
+    def _worker_failed(self, index: int, exc: Exception) -> None:
+        """A worker is ending on an error no file's handling caught."""
+        log.error("a worker failed: %s", exc, exc_info=exc)
+        if self.on_failure is OnWorkerFailure.RESTART and not self.ctx.stop:
+            self.ctx.progress.note(f"a worker failed ({type(exc).__name__}: {exc}); restarting it")
+            if not self.ctx.clock.wait(self.ctx.lifecycle.stop, WORKER_RESTART_SECONDS):
+                self._spawn(index)
+            return
+        # In a burst the files left ready would wait for a worker that is gone: stop.
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = WorkerFailed(f"a worker failed: {type(exc).__name__}: {exc}")
+        self.ctx.lifecycle.request_stop()
+
+    # --- leases ------------------------------------------------------------------------
+
+    def _renew_leases(self) -> None:
+        """Renew the leases of the work in flight; and recover what dead processes left.
+
+        Runs until every worker is gone, not just until a stop is asked for: a worker may
+        still be waiting for the answer to a body it has fully sent."""
+        ctx = self.ctx
+        while not ctx.clock.wait(self._workers_gone, LEASE_RENEW_EVERY):
+            for path in self.inflight():
+                ctx.journal.renew_lease(path, ctx.owner, LEASE_SECONDS)
+            for path in ctx.journal.recover_abandoned(is_owner_alive=owner_is_alive):
+                ctx.progress.note(f"recovered interrupted upload: {printable(path)}")
+                self.wake()
