@@ -13,6 +13,21 @@ False, so callers never ask whether they run under systemd. A send that fails (s
 restarted, socket gone) is logged once and never raised: a lost notification must not take
 down the uploads it describes. systemd's `vsock:` addresses (a VM notifying its host) are
 not supported; a warning says so and the notifier stays silent.
+
+How `syncd watch` uses it:
+
+    notifier = Notifier.from_env()
+    pinger = WatchdogPinger.from_env(notifier)
+    ...                                    # start-up scan queued
+    notifier.ready("watching 3 folders")
+    while running:                         # the main loop, not a helper thread
+        pinger.tick()
+        notifier.status("12 queued, 3.1 MiB/s, last error: none")   # when it changes
+        wait(min(pinger.time_left() or LOOP_WAIT, LOOP_WAIT))
+        if hup:
+            with notifier.reload():        # RELOADING=1 ... READY=1
+                apply(load_config())
+    notifier.stopping("finishing 2 uploads")
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +150,49 @@ class Notifier:
         level = logging.DEBUG if self._failed_once else logging.WARNING
         self._failed_once = True
         log.log(level, "cannot notify systemd at %s: %s", _printable(self._address), exc)
+
+
+class WatchdogPinger:
+    """WATCHDOG=1 at most every `interval` seconds, from whatever loop calls `tick()`.
+
+    Call `tick()` on every pass of the daemon's main loop (never from a helper thread: a
+    hung loop must stop the pings), and wait no longer than `time_left()` between passes.
+    With `interval` None (no `WatchdogSec=`) both do nothing.
+    """
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        interval: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._notifier = notifier
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    @classmethod
+    def from_env(cls, notifier: Notifier, env: Mapping[str, str] | None = None) -> WatchdogPinger:
+        return cls(notifier, watchdog_interval(env) if notifier.enabled else None)
+
+    def tick(self) -> bool:
+        """Ping if one is due (the first call always is). True if a ping was sent."""
+        if self.interval is None:
+            return False
+        now = self._clock()
+        if self._last is not None and now - self._last < self.interval:
+            return False
+        self._last = now
+        return self._notifier.watchdog()
+
+    def time_left(self) -> float | None:
+        """Seconds until the next ping is due (0 when overdue); None without a watchdog."""
+        if self.interval is None:
+            return None
+        if self._last is None:
+            return 0.0
+        return max(0.0, self._last + self.interval - self._clock())
 
 
 def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = None) -> float | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.service.notify import Notifier, monotonic_usec, watchdog_interval
+from syncd.service.notify import Notifier, WatchdogPinger, monotonic_usec, watchdog_interval
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A datagram that has not arrived by then was never sent.
@@ -197,3 +197,45 @@ def test_watchdog_interval_is_half_of_watchdog_sec(
 def test_watchdog_interval_defaults_to_this_process() -> None:
     env = {"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": str(os.getpid())}
     assert watchdog_interval(env) == 1.0
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_pinger_pings_when_due_and_says_how_long_the_loop_may_wait(
+    listener: Listener,
+) -> None:
+    clock = Ticks()
+    pinger = WatchdogPinger(Notifier(listener.address), 15.0, clock=clock)
+    assert pinger.time_left() == 0.0  # nothing sent yet: due now
+    assert pinger.tick()
+    assert listener.receive() == ["WATCHDOG=1"]
+    clock.now += 10
+    assert not pinger.tick()  # not due: the socket is not flooded by a busy loop
+    assert pinger.time_left() == 5.0
+    clock.now += 5
+    assert pinger.tick()
+    assert listener.receive() == ["WATCHDOG=1"]
+    clock.now += 40  # the loop was late
+    assert pinger.time_left() == 0.0
+    assert pinger.tick()
+    assert listener.receive() == ["WATCHDOG=1"]
+    assert listener.nothing_waiting()
+
+
+def test_the_pinger_follows_watchdog_usec_and_is_silent_without_it(listener: Listener) -> None:
+    notifier = Notifier(listener.address)
+    env = {"WATCHDOG_USEC": "8000000", "WATCHDOG_PID": str(os.getpid())}
+    assert WatchdogPinger.from_env(notifier, env).interval == 4.0
+    idle = WatchdogPinger.from_env(notifier, {})
+    assert idle.interval is None and idle.time_left() is None and not idle.tick()
+    # WATCHDOG_USEC without a notification socket: nobody to ping.
+    assert WatchdogPinger.from_env(Notifier(None), env).interval is None
+    assert listener.nothing_waiting()
