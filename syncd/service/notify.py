@@ -23,7 +23,8 @@ How `syncd watch` uses it:
     while running:                         # the main loop, not a helper thread
         pinger.tick()
         notifier.status("12 queued, 3.1 MiB/s, last error: none")   # when it changes
-        wait(min(pinger.time_left() or LOOP_WAIT, LOOP_WAIT))
+        left = pinger.time_left()           # None without WatchdogSec=
+        wait(LOOP_WAIT if left is None else min(left, LOOP_WAIT))
         if hup:
             with notifier.reload():        # RELOADING=1 ... READY=1
                 apply(load_config())
