@@ -29,6 +29,7 @@ from syncd.journal import Journal
 from syncd.model import ItemState, UploadMode
 from syncd.pipeline.lifecycle import Lifecycle
 from syncd.push import Push, PushOptions
+from syncd.service.logs import LogFormat, hide_secrets, setup_logging
 from syncd.status import collect_status
 from syncd.ui import PlainProgress, RichProgress, render_report, render_status, report_dict
 
@@ -38,18 +39,23 @@ EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(verbose: int, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Human lines on a terminal; no timestamp and journald priority prefixes when stderr is
+    the journal stream; one JSON object per line with --log-format json."""
+    setup_logging(logging.WARNING - 10 * min(verbose, 2), log_format)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncd")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice([f.value for f in LogFormat]),
+    envvar="SYNCD_LOG_FORMAT",
+    default=LogFormat.TEXT.value,
+    show_default=True,
+    help="Log lines as text, or as one JSON object per line for log shippers.",
+)
 @click.option(
     "-c",
     "--config",
@@ -60,9 +66,9 @@ def _setup_logging(verbose: int) -> None:
     help="Config file (default: $SYNCD_CONFIG, ./syncd.toml, ~/.config/syncd/syncd.toml).",
 )
 @click.pass_context
-def main(ctx: click.Context, verbose: int, config_path: str | None) -> None:
+def main(ctx: click.Context, verbose: int, log_format: str, config_path: str | None) -> None:
     """syncd: get every file onto a TwentyThree site exactly once, and keep it there."""
-    _setup_logging(verbose)
+    _setup_logging(verbose, LogFormat(log_format))
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     ctx.obj["verbose"] = verbose
@@ -85,10 +91,12 @@ def sandbox(ctx: click.Context) -> None:
 
 def _load_config_or_exit(ctx: click.Context) -> Config:
     try:
-        return load_config(ctx.obj.get("config_path"))
+        config = load_config(ctx.obj.get("config_path"))
     except ConfigError as exc:
         click.echo(f"syncd: configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+    hide_secrets(config.site.consumer_secret.reveal(), config.site.access_token_secret.reveal())
+    return config
 
 
 def _open_journal_or_exit(config: Config) -> Journal:

@@ -15,6 +15,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +84,44 @@ class ScanConfig:
     duplicates: str = "skip"  # "skip": same content at a second path is recorded, not sent
 
 
+class ObserverMode(StrEnum):
+    """How `syncd watch` learns of changes under a root."""
+
+    AUTO = "auto"  # inotify, falling back to polling where inotify is unavailable or full
+    INOTIFY = "inotify"
+    POLLING = "polling"  # for network filesystems, which send no inotify events
+
+
 @dataclass(frozen=True, slots=True)
 class WatchRoot:
     path: Path
     album: str | None = None  # default album for files under this root
     mode: UploadMode | None = None  # overrides [upload] mode for this root
     tags: tuple[str, ...] = ()
+    observer: ObserverMode = ObserverMode.AUTO
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """A host and TCP port to listen on; port 0 picks a free one."""
+
+    host: str  # an IP address or a host name, IPv6 without brackets
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """The [daemon] table: how `syncd watch` runs as a service."""
+
+    stop_timeout: float = 30.0  # seconds in-flight transfers get to finish after SIGTERM
+    # Seconds between full rescans: inotify drops events on queue overflow without a word,
+    # and network filesystems send none, so a periodic walk catches what was missed.
+    rescan_interval: float = 3600.0
+    metrics_listen: ListenAddress | None = None  # Prometheus endpoint; None = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +131,7 @@ class Config:
     upload: UploadConfig = UploadConfig()
     scan: ScanConfig = ScanConfig()
     watch: tuple[WatchRoot, ...] = ()
+    daemon: DaemonConfig = DaemonConfig()
     source: Path | None = None  # the file this came from, for messages
 
     def watch_root_for(self, path: str | os.PathLike[str]) -> WatchRoot | None:
@@ -473,7 +507,7 @@ def _load_watch(source: str, raw: object, base: Path) -> tuple[WatchRoot, ...]:
         if not isinstance(entry, dict):
             raise ConfigError(f"{source}: watch[{index}]: expected a table")
         w = _Reader(source, entry, f"watch[{index}]")
-        w.check_keys({"path", "album", "mode", "tags"})
+        w.check_keys({"path", "album", "mode", "tags", "observer"})
         path = w.string("path")
         if not path:
             raise w.fail("path", "is required (the folder to upload from)")
@@ -487,9 +521,75 @@ def _load_watch(source: str, raw: object, base: Path) -> tuple[WatchRoot, ...]:
                 album=w.string("album"),
                 mode=UploadMode(mode) if mode else None,
                 tags=w.strings("tags"),
+                observer=ObserverMode(
+                    w.choice("observer", ObserverMode.AUTO, tuple(m.value for m in ObserverMode))
+                ),
             )
         )
     return tuple(roots)
+
+
+# A DNS name: dot-separated labels of letters, digits and inner hyphens (RFC 1123).
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def parse_listen(text: str) -> ListenAddress:
+    """`host:port` -> ListenAddress: `127.0.0.1:9123`, `[::1]:9123`, `localhost:9123`,
+    `0.0.0.0:9123` (every interface). Raises ValueError saying what is accepted."""
+    example = "expected host:port, e.g. 127.0.0.1:9123 or [::1]:9123"
+    if "/" in text:
+        raise ValueError(f"{text!r}: {example}, without a scheme or path")
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"{text!r}: {example}")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} in brackets is not an IPv6 address") from None
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"{text!r}: {example}")
+        if ":" in host:
+            raise ValueError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:9123")
+        if not _HOSTNAME_RE.match(host) or not _plausible_ipv4(host):
+            raise ValueError(f"{text!r}: {host!r} is not an IP address or host name")
+    if not port_text.isascii() or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
+    return ListenAddress(host=host, port=int(port_text))
+
+
+def _plausible_ipv4(host: str) -> bool:
+    """False for digits and dots that are no IPv4 address (999.1.1.1); True otherwise."""
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
+
+
+def _load_daemon(dm: _Reader) -> DaemonConfig:
+    dm.check_keys({"stop_timeout", "rescan_interval", "metrics_listen"})
+    d = DaemonConfig()
+    listen_text = dm.string("metrics_listen")
+    listen = None
+    if listen_text is not None:
+        if not listen_text:
+            raise dm.fail("metrics_listen", "is empty (leave the key out to turn metrics off)")
+        try:
+            listen = parse_listen(listen_text)
+        except ValueError as exc:
+            raise dm.fail("metrics_listen", str(exc)) from None
+    return DaemonConfig(
+        stop_timeout=_positive(dm, "stop_timeout", d.stop_timeout),
+        rescan_interval=_positive(dm, "rescan_interval", d.rescan_interval),
+        metrics_listen=listen,
+    )
 
 
 def _warn_if_readable(path: Path) -> None:
@@ -518,7 +618,7 @@ def parse_config(
     name = str(source) if source else "<config>"
     base = source.parent if source else Path.cwd()
     top = _Reader(name, data, "")
-    top.check_keys({"site", "journal", "upload", "scan", "watch"})
+    top.check_keys({"site", "journal", "upload", "scan", "watch", "daemon"})
     if "site" not in data:
         raise ConfigError(f"{name}: site: the [site] section is required")
     site, holds_secret = _load_site(top.table_at("site"), env, base, require_tokens)
@@ -533,6 +633,7 @@ def parse_config(
         upload=_load_upload(top.table_at("upload")),
         scan=_load_scan(top.table_at("scan")),
         watch=_load_watch(name, data.get("watch", []), base),
+        daemon=_load_daemon(top.table_at("daemon")),
         source=source,
     )
     return config, holds_secret

@@ -7,12 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_sqlite_utils_waits_until_a_tool_asks_for_it() -> None:
-    # ~30 ms of every command's start-up and exit; the journal's own work is plain SQL.
-    probe = "import sys, syncd.cli; print(sorted(m for m in sys.modules if 'sqlite_utils' in m))"
+@pytest.mark.parametrize(
+    "module",
+    [
+        "sqlite_utils",  # ~30 ms of every command's start-up and exit; the journal is plain SQL
+        "pythonjsonlogger",  # ~20 ms, for --log-format json only
+        "prometheus_client",  # ~50 ms, for the daemon's metrics_listen only
+    ],
+)
+def test_tool_libraries_wait_until_asked_for(module: str) -> None:
+    probe = f"import sys, syncd.cli; print(sorted(m for m in sys.modules if {module!r} in m))"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     done = subprocess.run(
