@@ -20,7 +20,7 @@ import threading
 import time
 import tomllib
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,10 +238,15 @@ def sandbox_data_dir(workdir: Path) -> Path:
 
 
 @contextmanager
-def sandbox_process(workdir: Path, extra_config: str = "") -> Iterator[SandboxProcess]:
+def sandbox_process(
+    workdir: Path, extra_config: str = "", *, prepare: Callable[[Path], None] | None = None
+) -> Iterator[SandboxProcess]:
     """Start a sandbox on a free loopback port; write `workdir/syncd.toml` for it (journal in
-    workdir, plus `extra_config` sections); stop it on exit."""
+    workdir, plus `extra_config` sections); stop it on exit. `prepare(data_dir)` runs first:
+    it may fill the sandbox's state through its Python API (`Sandbox(data_dir)`)."""
     data_dir = sandbox_data_dir(workdir)
+    if prepare is not None:
+        prepare(data_dir)
     config = workdir / "syncd.toml"
     args = ["--port", "0", "--data", str(data_dir), "--control", "--write-config", str(config)]
     # Its stdout carries credentials: read by start_sandbox_process, never echoed.

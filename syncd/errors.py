@@ -132,6 +132,13 @@ class ProtocolError(SyncdError):
     retryable = True
 
 
+class UntrustedAnswer(SyncdError):
+    """The site answered, but the answer cannot be what was asked: a filter was ignored
+    (a marker nobody uses matched items, a photo_id lookup returned other items). Not
+    retryable: asking again gets the same answer, and acting on it would adopt or
+    re-upload the wrong items."""
+
+
 CREDENTIAL_CODES = frozenset({"invalid_signature", "permission_denied"})
 NOT_FOUND_CODES = frozenset({"no_such_photo", "no_such_album", "no_such_user", "no_such_tag"})
 UPLOAD_REJECTED_CODES = frozenset({"error_processing_upload", "no_file"})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 # Hex characters of the sha256 kept in the identity marker. 32 hex = 128 bits:
@@ -164,17 +165,30 @@ class Metadata:
 
 @dataclass(frozen=True, slots=True)
 class RemoteItem:
-    """An item on the site, as photo/list describes it (values parsed)."""
+    """An item on the site, as photo/list describes it (values parsed).
+
+    None means "the answer did not say". The documented list answer carries the counts
+    `number_of_tags` and `number_of_albums` but never the tags or albums themselves (spec
+    section 10): `tags` is None unless a site happened to send them, and no decision may
+    depend on it. Times are as the site writes them (`YYYY-MM-DD HH:MM:SS`, in the site's
+    own zone, which the answer does not name), so they are naive datetimes.
+    """
 
     photo_id: str
     title: str = ""
     token: str = ""
     tree_id: str = ""
-    published: bool = True
+    published: bool | None = None
     video_encoded: bool | None = None
-    tags: tuple[str, ...] = ()
+    tags: tuple[str, ...] | None = None
     original_size: int | None = None
-    raw: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    description: str | None = None  # `content`: safe HTML as the site stores it
+    number_of_tags: int | None = None  # includes syncd's identity marker
+    number_of_albums: int | None = None
+    video_length: float | None = None  # seconds
+    created: datetime | None = None  # `creation_date_ansi`: when the item was uploaded
+    original_date: datetime | None = None  # `original_date_ansi`: when it was recorded
+    publish_date: datetime | None = None  # `publish_date_ansi`, where a site sends it
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,21 +82,32 @@ def parse_tags(value: object) -> tuple[str, ...]:
 
 
 def remote_item(data: Mapping[str, Any]) -> RemoteItem:
-    """A RemoteItem from one photo/list entry, values parsed defensively."""
+    """A RemoteItem from one photo/list entry, values parsed defensively.
+
+    Every field but photo_id may be missing or malformed; it is then None (or "" for
+    the text fields). `tags` is read only where a site sends it: the documented answer
+    carries just `number_of_tags` (spec section 10).
+    """
     photo_id = envelope.parse_str(data.get("photo_id"))
     if not photo_id:
         raise ProtocolError(f"photo/list: item without photo_id: {dict(data)!r:.200}")
-    encoded = data.get("video_encoded_p")
+    content = data.get("content")
     return RemoteItem(
         photo_id=photo_id,
         title=envelope.parse_str(data.get("title")),
         token=envelope.parse_str(data.get("token")),
         tree_id=envelope.parse_str(data.get("tree_id")),
-        published=bool(envelope.parse_flag(data.get("published_p"), True)),
-        video_encoded=None if encoded is None else envelope.parse_flag(encoded),
-        tags=parse_tags(data.get("tags")),
+        published=envelope.parse_flag(data.get("published_p")),
+        video_encoded=envelope.parse_flag(data.get("video_encoded_p")),
+        tags=parse_tags(data["tags"]) if "tags" in data else None,
         original_size=envelope.parse_int(data.get("original_size")),
-        raw=dict(data),
+        description=None if content is None else envelope.parse_str(content),
+        number_of_tags=envelope.parse_int(data.get("number_of_tags")),
+        number_of_albums=envelope.parse_int(data.get("number_of_albums")),
+        video_length=envelope.parse_float(data.get("video_length")),
+        created=envelope.parse_time(data.get("creation_date_ansi")),
+        original_date=envelope.parse_time(data.get("original_date_ansi")),
+        publish_date=envelope.parse_time(data.get("publish_date_ansi")),
     )
 
 

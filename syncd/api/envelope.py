@@ -7,7 +7,9 @@ strings ("1", "t", "407"). Everything here is defensive about both.
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from typing import Any
 
 from syncd.errors import ProtocolError, api_error_for
@@ -54,6 +56,33 @@ def parse_int(value: object, default: int | None = None) -> int | None:
             except ValueError:
                 return default
     return default
+
+
+def parse_float(value: object, default: float | None = None) -> float | None:
+    """55.248, "55.248", "0" -> float; "", NaN, infinities and anything else -> default."""
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return default
+    else:
+        return default
+    return number if math.isfinite(number) else default
+
+
+def parse_time(value: object) -> datetime | None:
+    """An `*_ansi` time ("2010-02-16 18:13:32") as a naive datetime; None if not one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=None)  # the site names no zone; a stray offset is dropped
 
 
 def parse_str(value: object) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from syncd.sandbox.call import USERS, Call, api_method
 from syncd.sandbox.envelope import ApiError, Payload
@@ -90,6 +92,17 @@ def album_create(call: Call) -> Payload:
     return Payload("album", {"album_id": album_id, "token": album["token"]})
 
 
+# album/list orderby values -> album sort key. `creation_date` is the documented name (ties
+# broken by album_id, as ids grow with creation); `created` and `album_id` are older
+# sandbox spellings kept for callers that use them.
+ALBUM_ORDER_KEYS: dict[str, Callable[[dict], Any]] = {
+    "title": lambda a: a["title"].lower(),
+    "creation_date": lambda a: (a["created"], a["album_id"]),
+    "created": lambda a: a["created"],
+    "album_id": lambda a: a["album_id"],
+}
+
+
 @api_method("album/list", "none")
 def album_list(call: Call) -> Payload:
     p, size = call.page()
@@ -109,14 +122,12 @@ def album_list(call: Call) -> Payload:
     if (search := call.get("search")) is not None:
         albums = [a for a in albums if search.lower() in a["title"].lower()]
     orderby = call.get("orderby", "title")
-    if orderby not in ("title", "created", "album_id"):
-        raise ApiError("invalid_input", "orderby must be one of ['album_id', 'created', 'title']")
+    if orderby not in ALBUM_ORDER_KEYS:
+        raise ApiError("invalid_input", f"orderby must be one of {sorted(ALBUM_ORDER_KEYS)}")
     order = call.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError("invalid_input", "parameter 'order' must be 'asc' or 'desc'")
-    key = {"title": lambda a: a["title"].lower(), "created": lambda a: a["created"]}.get(
-        orderby, lambda a: a["album_id"]
-    )
+    key = ALBUM_ORDER_KEYS[orderby]
     albums.sort(key=key, reverse=order == "desc")
     page = albums[(p - 1) * size : p * size]
     return Payload(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 
 import pytest
@@ -111,6 +112,70 @@ def test_remote_item_parses_strings_and_tags() -> None:
     assert remote_item({"photo_id": "1"}).video_encoded is None
     with pytest.raises(ProtocolError):
         remote_item({"title": "no id"})
+
+
+# The JSON example of the platform's photo-list.md, cut to the keys syncd reads (plus two
+# it does not): no tags and no albums, only their counts.
+DOCUMENTED_ITEM = {
+    "photo_id": "60433",
+    "title": "",
+    "token": "5622160c758c5d18423d31153458b5f7",
+    "published_p": 1,
+    "one": "/video/60433",
+    "creation_date_ansi": "2010-02-16 18:13:32",
+    "original_date_ansi": "2010-02-16 17:13:32",
+    "view_count": "0",
+    "number_of_albums": "0",
+    "number_of_tags": "2",
+    "video_p": 1,
+    "video_encoded_p": 1,
+    "video_length": "55.248",
+    "original_size": "22124",
+    "content": "",
+}
+
+
+def test_remote_item_from_the_documented_list_answer() -> None:
+    item = remote_item(DOCUMENTED_ITEM)
+    assert item.photo_id == "60433" and item.title == "" and item.published is True
+    assert item.tags is None  # the documented answer has none: unknown, not "no tags"
+    assert (item.number_of_tags, item.number_of_albums) == (2, 0)
+    assert item.video_length == 55.248 and item.original_size == 22124
+    assert item.created == dt.datetime(2010, 2, 16, 18, 13, 32)
+    assert item.original_date == dt.datetime(2010, 2, 16, 17, 13, 32)
+    assert item.publish_date is None and item.description == "" and item.video_encoded is True
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"published_p": "maybe", "video_encoded_p": [], "number_of_tags": "many"},
+        {"video_length": "NaN", "original_size": {}, "creation_date_ansi": "yesterday"},
+        {"video_length": True, "creation_date_ansi": 1266344012, "content": None},
+    ],
+)
+def test_remote_item_takes_malformed_values_as_unknown(broken: dict[str, object]) -> None:
+    item = remote_item({**DOCUMENTED_ITEM, **broken})
+    assert item.photo_id == "60433"
+    for key, field in [
+        ("published_p", "published"),
+        ("video_encoded_p", "video_encoded"),
+        ("number_of_tags", "number_of_tags"),
+        ("video_length", "video_length"),
+        ("original_size", "original_size"),
+        ("creation_date_ansi", "created"),
+        ("content", "description"),
+    ]:
+        if key in broken:
+            assert getattr(item, field) is None, field
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("55.248", 55.248), (3, 3.0), (" 0 ", 0.0), ("", None), ("inf", None), (None, None)],
+)
+def test_parse_float(value: object, expected: float | None) -> None:
+    assert envelope.parse_float(value) == expected
 
 
 @pytest.mark.parametrize(
