@@ -24,6 +24,7 @@ from syncd.sandbox.envelope import (
     safe_format_params,
 )
 from syncd.sandbox.faults import FaultEffect, FaultInjector, RequestRecord
+from syncd.sandbox.profile import Profile
 from syncd.sandbox.server import BodyError, BodyReader, Handler
 from syncd.sandbox.state import State
 
@@ -65,6 +66,7 @@ class SandboxApp:
         clock: Callable[[], float],
         transcode_seconds: float,
         control: bool,
+        profile: Profile,
     ) -> None:
         self.state = state
         self.faults = faults
@@ -72,6 +74,8 @@ class SandboxApp:
         self.clock = clock
         self.transcode_seconds = transcode_seconds
         self.control = control
+        # Replaced whole (never mutated), so each request reads one consistent set.
+        self.profile = profile
         self.nonces = NonceCache()
         self.requests: list[RequestRecord] = []
         self.requests_lock = threading.Lock()
@@ -237,6 +241,7 @@ class SandboxApp:
                 self.clock,
                 self.transcode_seconds,
                 effect,
+                self.profile,
             )
             result = spec.handler(call)
             if isinstance(result, Response):
