@@ -4,8 +4,10 @@ streamed multipart uploads, paging, and every transport fault classified once.""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -179,7 +181,13 @@ def test_chunks_and_chunk_test(sandbox: Sandbox, client: Client, tmp_path: Path)
         "resumableFilename": path.name,
     }
     first = {**common, "resumableChunkNumber": "1", "resumableCurrentChunkSize": str(chunk)}
+    before = int(time.time())
     assert client.test_chunk(token, first) is False
+    after = int(time.time())
+    # Unsigned GETs may come from a 30-minute cache; `time=<now>` asks for a fresh answer.
+    (test,) = [r for r in sandbox.requests if r.http_method == "GET"]
+    (sent,) = parse_qs(urlsplit(test.path).query)["time"]
+    assert before <= int(sent) <= after
     assert client.redeem_chunk(token, FileSlice(path, 0, chunk), first) == 200
     assert client.test_chunk(token, first) is True
     last = {**common, "resumableChunkNumber": "2", "resumableCurrentChunkSize": str(total - chunk)}
