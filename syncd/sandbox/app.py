@@ -246,7 +246,9 @@ class SandboxApp:
             result = spec.handler(call)
             if isinstance(result, Response):
                 return result
-            return self.envelope(fmt, level, endpoint, payload=result)
+            # echo's page shows a bare <response status="ok">: no permission_level.
+            bare = call.profile.documented_shapes and name == "echo"
+            return self.envelope(fmt, level, endpoint, payload=result, bare=bare)
         except ApiError as exc:
             fmt = safe_format_params(fmt)
             return self.envelope(fmt, level, endpoint, error=exc)
@@ -306,10 +308,11 @@ class SandboxApp:
         endpoint: str,
         payload: Payload | None = None,
         error: ApiError | None = None,
+        bare: bool = False,
     ) -> Response:
         from syncd.sandbox.api_misc import site_info
 
-        head = {"permission_level": level, "cached": "0"}
+        head = {} if bare else {"permission_level": level, "cached": "0"}
         site = {k: v for k, v in site_info(self.domain()).items() if k != "site_key"}
         return render(fmt, head, site, endpoint, payload, error)
 

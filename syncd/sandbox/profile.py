@@ -21,7 +21,8 @@ Switches, each on its own or on top of a profile:
   documented_shapes      answers hold only what the pages show: photo/list items without a
                          tag list, album ids or custom variables (`number_of_tags` and
                          `number_of_albums` stay); photo/update and photo/update-upload-token
-                         answer `"photo": {}` as their pages' examples do.
+                         answer `"photo": {}` and echo a bare `status="ok"` (no
+                         permission_level), as their pages' examples do.
   careless[=F|G]         photo/list ignores the filters F, G (default: `tags`) and returns
                          what they would have excluded, as a site that does not know them
                          would. Filters: see CARELESS_FILTERS.

@@ -97,6 +97,9 @@ def test_documented_shapes_hide_tags_albums_and_variables(plain: Sandbox) -> Non
     upd = call(plain, "photo/update-upload-token", {"upload_token": token, "title": "x"}, post=True)
     assert ok(upd)["photo"] == {} and "uploadtoken" not in upd.json()
     assert plain.items()[0]["title"] == "T"  # the update itself still happened
+    echo = ok(call(plain, "echo", {"a": "b"}))
+    assert echo["echo"] == {"a": "b"} and "permission_level" not in echo  # echo.md's shape
+    assert "permission_level" in ok(call(plain, "site/get"))
 
 
 # -- careless filters ----------------------------------------------------------------------
