@@ -237,6 +237,9 @@ def test_profile_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         assert sb.profile.careless == frozenset({"upload_token"})
     with Sandbox(tmp_path / "c", profile="default") as sb:  # an explicit profile wins
         assert sb.profile.careless == frozenset()
+    monkeypatch.setenv(PROFILE_ENV, "strict")
+    with start_sandbox_process(["--port", "0"]) as child:  # as the benchmarks start theirs
+        assert "profile: strict\n" in child.output
     monkeypatch.setenv(PROFILE_ENV, "nonsense")
     with pytest.raises(ValueError, match="nonsense"):
         Sandbox(tmp_path / "d")
