@@ -28,6 +28,9 @@ PERMISSION_LEVELS = ("none", "anonymous", "read", "write", "admin", "super")
 REQUIRED_LEVEL = "write"
 # OAuth servers commonly reject timestamps a few minutes off; warn well before that.
 SKEW_WARN_SECONDS = 30.0
+# The usual OAuth 1.0a timestamp window (the site's own is undocumented; the sandbox uses
+# this one). A rejected signature with a skew beyond it has that skew as its cause.
+SKEW_REJECT_SECONDS = 300.0
 
 
 class CheckFailed(Exception):
@@ -99,12 +102,14 @@ def run_check(config: Config, client_factory: Callable[..., Client] = Client) ->
     )
     try:
         try:
-            echo = client.echo(syncd_check=str(int(time.time())))
-            level = str(echo.get("permission_level") or client.last_permission_level or "none")
+            client.echo(syncd_check=str(int(time.time())))
             site_info = client.site_get()
             user = client.user_get()
         except SyncdError as exc:
             raise _explain(exc, config, client) from None
+        # Every answer may carry permission_level (echo's documented answer does not):
+        # the client keeps the last one any of the three calls gave.
+        level = client.last_permission_level or "none"
         report = CheckReport(
             site_name=str(site_info.get("site_name") or "(unnamed)"),
             domain=str(site_info.get("domain") or site.domain),
@@ -129,18 +134,9 @@ def _explain(exc: SyncdError, config: Config, client: Client) -> CheckFailed:
     site = config.site
     where = f"{site.base_url} (config {config.source})" if config.source else site.base_url
     if isinstance(exc, CredentialsError) and exc.code == "invalid_signature":
-        skew = measured_skew(client)
-        skew_text = "unknown" if skew is None else f"{skew:+.1f}s (server minus local)"
+        causes = _signature_causes(measured_skew(client), site.base_url)
         return CheckFailed(
-            f"FAILED: {where} rejected the OAuth signature ({exc.api_message}).\n"
-            "Likely causes:\n"
-            "  - wrong consumer_secret or access_token_secret (check [site] in the config, its\n"
-            "    *_file settings and $SYNCD_CONSUMER_SECRET / $SYNCD_ACCESS_TOKEN_SECRET)\n"
-            "  - consumer_key and access_token that do not belong together\n"
-            "  - the access token was revoked on the site: run `syncd auth` for a new one\n"
-            f"  - clock skew: this machine's clock vs the server's is {skew_text}; OAuth rejects\n"
-            "    timestamps too far off (enable NTP)\n"
-            f"  - wrong site.domain or scheme ({site.base_url}): the signature covers the URL",
+            f"FAILED: {where} rejected the OAuth signature ({exc.api_message}).\n{causes}",
             EXIT_CONFIG,
         )
     if isinstance(exc, CredentialsError):
@@ -157,6 +153,36 @@ def _explain(exc: SyncdError, config: Config, client: Client) -> CheckFailed:
             EXIT_FAILED,
         )
     return CheckFailed(f"FAILED: talking to {site.base_url}: {exc.message}", EXIT_FAILED)
+
+
+def _skew_words(skew: float) -> str:
+    way = "behind" if skew > 0 else "ahead of"
+    return (
+        f"this machine's clock is {abs(skew):.0f} s {way} the server's "
+        f"({skew:+.1f}s, server minus local)"
+    )
+
+
+def _signature_causes(skew: float | None, base_url: str) -> str:
+    """Why a signature was refused: a measured skew too large for OAuth is THE cause;
+    a smaller noticeable one comes first; otherwise the usual suspects."""
+    fix_clock = "fix the clock (enable NTP, e.g. `timedatectl set-ntp true`)"
+    if skew is not None and abs(skew) >= SKEW_REJECT_SECONDS:
+        return (
+            f"Cause: {_skew_words(skew)}. OAuth refuses timestamps that far off, whatever\n"
+            f"the credentials. To fix: {fix_clock}, then run `syncd check` again."
+        )
+    others = (
+        "  - wrong consumer_secret or access_token_secret (check [site] in the config, its\n"
+        "    *_file settings and $SYNCD_CONSUMER_SECRET / $SYNCD_ACCESS_TOKEN_SECRET)\n"
+        "  - consumer_key and access_token that do not belong together\n"
+        "  - the access token was revoked on the site: run `syncd auth` for a new one\n"
+        f"  - wrong site.domain or scheme ({base_url}): the signature covers the URL"
+    )
+    if skew is not None and abs(skew) > SKEW_WARN_SECONDS:
+        return f"Most likely cause: {_skew_words(skew)}; {fix_clock}.\nOther causes:\n" + others
+    skew_text = "unknown" if skew is None else f"{skew:+.1f}s (server minus local), small"
+    return f"Likely causes:\n{others}\n  - clock skew: measured {skew_text}"
 
 
 def explain_stop(exc: SyncdError, config: Config) -> str:

@@ -13,7 +13,10 @@ from syncd.sandbox import Sandbox
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A fresh sandbox on an ephemeral loopback port, control endpoints on."""
+    """A fresh sandbox on an ephemeral loopback port, control endpoints on. Its profile
+    comes from $SYNCD_SANDBOX_PROFILE (default: `default`), so `make test-strict` runs
+    every test against the strict answers; a test turns on single switches with
+    `sandbox.set_profile(no_such_tag=True)`."""
     sb = Sandbox(data_dir=tmp_path / "sandbox-data", control=True, seed=1234)
     sb.start()
     try:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import email.utils
-import json
 import re
 import socket
 import stat
 import subprocess
 import sys
-import threading
-import time
 import tomllib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -64,41 +59,43 @@ def test_check_wrong_secret_lists_causes(sandbox_config: Path) -> None:
     assert "not-the-secret-42" not in out
 
 
-class SkewedServer(BaseHTTPRequestHandler):
-    """A site whose clock is an hour ahead and which rejects every signature, as a real
-    site does for a client with a wrong clock. (The sandbox's Date header follows the
-    real clock even with set_time_offset, so it cannot show a skew.)"""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps(
-            {"status": "error", "code": "invalid_signature", "message": "timestamp refused"}
-        ).encode()
-        self.send_response_only(200)
-        self.send_header("Date", email.utils.formatdate(time.time() + 3600, usegmt=True))
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def test_check_reports_measured_skew(sandbox_config: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SkewedServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        set_site_key(sandbox_config, "domain", f"127.0.0.1:{server.server_address[1]}")
-        result = run("--config", str(sandbox_config), "check")
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_check_reports_measured_skew_as_the_cause(sandbox_config: Path, sandbox: Sandbox) -> None:
+    """The sandbox's clock 600 s ahead: it refuses the timestamps, and its Date header
+    shows the skew, which `check` then names as the cause, alone."""
+    sandbox.set_time_offset(600)
+    result = run("--config", str(sandbox_config), "check")
     assert result.exit_code == 2
-    assert "timestamp refused" in result.output
-    skew = re.search(r"clock vs the server's is ([+-]\d+\.\d)s", result.output)
-    assert skew and abs(float(skew.group(1)) - 3600) < 5, result.output
+    out = result.output
+    cause = re.search(r"^Cause: this machine's clock is (\d+) s behind the server's", out, re.M)
+    assert cause and abs(int(cause.group(1)) - 600) <= 2, out
+    assert "fix the clock" in out and "oauth_timestamp" in out  # the site's own words too
+    assert "wrong consumer_secret" not in out and "Likely causes" not in out
+
+
+def test_check_puts_a_smaller_skew_first_among_causes(
+    sandbox_config: Path, sandbox: Sandbox
+) -> None:
+    """120 s is within the sandbox's window, so a refusal has another cause (here a wrong
+    secret); the skew is still the first thing to look at."""
+    sandbox.set_time_offset(-120)
+    set_site_key(sandbox_config, "access_token_secret", "not-the-secret-42")
+    out = run("--config", str(sandbox_config), "check").output
+    first = re.search(
+        r"Most likely cause: this machine's clock is (\d+) s ahead of the server", out
+    )
+    assert first and abs(int(first.group(1)) - 120) <= 2, out
+    assert first.start() < out.index("Other causes:") < out.index("wrong consumer_secret")
+
+
+def test_check_takes_permission_level_from_any_answer(
+    sandbox_config: Path, sandbox: Sandbox
+) -> None:
+    """echo's documented answer is bare (no permission_level): the level comes from the
+    other answers."""
+    sandbox.set_profile(documented_shapes=True)
+    result = run("--config", str(sandbox_config), "check")
+    assert result.exit_code == 0, result.output
+    assert "permission:  super" in result.output
 
 
 def test_check_connection_refused(sandbox_config: Path) -> None:

@@ -19,6 +19,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES_MAX_BYTES = 200 * 1024
 
 Files = dict[str, Any]  # relative path -> JSON value, or raw bytes
+# Custom variable names that would override a parameter of the upload (issue 12), in every
+# family: metadata, token, callback, answer format, OAuth, Resumable.js, another case.
+RESERVED_EXAMPLES = ("tags", "photo_id", "user_id", "max_uploads", "format", "title", "publish",
+                     "album_id", "description", "publish_date", "return_url", "upload_token",
+                     "token", "domain", "oauth_token", "resumableIdentifier", "Tags")  # fmt: skip
 
 
 def make_tree(root: Path, files: Files, media: tuple[str, ...] = ()) -> None:
@@ -309,6 +314,33 @@ ERROR_CASES: list[tuple[str, Files, str, list[str]]] = [
         ["custom.bad name: variable names use only letters, digits and _"],
     ),
     (
+        "a tag with a double quote cannot be sent safely",
+        {"x.mp4.json": {"tags": ["ocean", 'say "hi"']}},
+        "x.mp4.json",
+        ["tags: tag 'say \"hi\"' contains a double quote"],
+    ),
+    (
+        "quotes in a tag string are not a multi-word tag",
+        {".syncd.json": {"tags": '"slow tv" ocean'}},
+        ".syncd.json",
+        ["tags: tag '\"slow' contains a double quote"],
+    ),
+    *[
+        (
+            f"custom variable named like the API parameter {key}",
+            {"x.mp4.json": {"custom": {key: "v"}}},
+            "x.mp4.json",
+            [f"custom.{key}: {key!r} is an API parameter name", "rename the variable"],
+        )
+        for key in RESERVED_EXAMPLES
+    ],
+    (
+        "reserved custom variables in folder defaults too",
+        {".syncd.json": {"custom": {"recorded_by": "Ann", "published_p": "1"}}},
+        ".syncd.json",
+        ["custom.published_p: 'published_p' is an API parameter name"],
+    ),
+    (
         "top level must be an object",
         {"x.mp4.json": ["title"]},
         "x.mp4.json",
@@ -349,6 +381,28 @@ def test_bad_input(tmp_path: Path, files: Files, bad: str, fragments: list[str])
     assert message.startswith(f"{tmp_path / bad}: "), message
     for fragment in fragments:
         assert fragment in message
+
+
+def test_reserved_custom_keys_cover_every_parameter_sent_with_metadata() -> None:
+    """What syncd sends next to custom variables, and what the sandbox (written from the
+    pages independently) takes as a method parameter rather than a custom variable, may
+    never be a custom variable's name."""
+    from syncd.api.client import FORMAT_FIELDS
+    from syncd.plan.upload import Chunk, resumable_params, upload_fields
+    from syncd.sandbox.items import KNOWN_PARAMS
+
+    meta = Metadata(
+        title="t", description="d", tags=("a",), albums=("A", "B"), publish=False,
+        publish_date="2024-01-01",
+    )  # fmt: skip
+    sent = set(upload_fields(meta, "0" * 64, {"A": "1", "B": "2"}))
+    sent |= set(resumable_params(Chunk(1, 0, 10), chunk_size=10, total_size=10,
+                                 total_chunks=1, identifier="i", filename="f",
+                                 relative_path="f", content_type="video/mp4"))  # fmt: skip
+    sent |= {name for name, _ in FORMAT_FIELDS}
+    sent |= {"valid_minutes", "max_uploads", "upload_token", "photo_id", "published_p"}
+    missing = sorted(k for k in sent | KNOWN_PARAMS if not sidecar._reserved_custom_key(k))
+    assert missing == []
 
 
 UNREADABLE_CASES = [

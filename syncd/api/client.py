@@ -404,9 +404,18 @@ class Client:
         return status
 
     def test_chunk(self, upload_token: str, resumable: Mapping[str, str]) -> bool:
-        """Resumable.js GET test: True iff the server says the chunk is stored (200)."""
+        """Resumable.js GET test: True iff the server says the chunk is stored (200).
+
+        An unsigned GET may be answered from a cache up to 30 minutes old; `time=` (the
+        documented cache breaker) makes the site look now.
+        """
         method = "photo/redeem-upload-token"
-        params = [*FORMAT_FIELDS, ("upload_token", upload_token), *_fields(resumable)]
+        params = [
+            *FORMAT_FIELDS,
+            ("upload_token", upload_token),
+            *_fields(resumable),
+            ("time", str(int(time.time()))),
+        ]
         response = self._send("GET", method, signed=False, params=params, allow_redirects=False)
         return response.status_code == 200
 

@@ -133,7 +133,8 @@ def check(data: dict[str, Any], method: str) -> dict[str, Any]:
     if status == "ok":
         return data
     if status == "error":
-        code = parse_str(data.get("code")) or "unknown_error"
+        # The overview's examples say `code`, its prose `error_code`: read either.
+        code = parse_str(data.get("code")) or parse_str(data.get("error_code")) or "unknown_error"
         message = parse_str(data.get("message")) or "(no message)"
         raise api_error_for(code, message, method)
     raise ProtocolError(f"{method}: answer has no status ok/error: {snippet(json.dumps(data))!r}")

@@ -52,6 +52,32 @@ _DATE_FORMATS = {
 _CUSTOM_KEY = re.compile(r"[A-Za-z0-9_]+")
 _RESERVED_PREFIX = IDENTITY_NAMESPACE + ":"
 
+# Names a custom variable must not take. Custom variables are sent as parameters named by
+# their key, after the request's own, so a key equal to a parameter overrides it: `tags`
+# drops the identity marker, `photo_id` retargets an update, `user_id` stops the run with
+# permission_denied, `format` breaks the answer. Taken from the pages of photo/upload,
+# photo/get-upload-token, photo/update-upload-token, photo/update, photo/redeem-upload-token
+# (and the callback's parameters in browser-based-uploads), photo/replace and the replace
+# token, the answer format, the cache breaker, and what syncd itself sends with them.
+# Compared without regard to case: a site or proxy may fold it.
+RESERVED_CUSTOM_KEYS = frozenset(
+    {
+        # photo/upload, photo/get-upload-token, photo/update-upload-token, photo/update
+        "file", "user_id", "album_id", "title", "description", "tags", "publish",
+        "publish_date", "absolute_url", "return_url", "background_return_p",
+        "valid_minutes", "max_uploads", "upload_token", "photo_id", "published_p",
+        # redeem callback (return_url) parameters
+        "domain", "tree_id", "token", "error_message",
+        # photo/replace and replace tokens
+        "replace_token", "time", "crop_p",
+        # answer format
+        "format", "raw", "callback", "varname",
+    }
+)  # fmt: skip
+# Prefixes of parameter families: OAuth 1.0a, and Resumable.js chunk fields (redeem and
+# update-upload-token take resumableIdentifier and its siblings).
+RESERVED_CUSTOM_PREFIXES = ("oauth_", "resumable")
+
 # Builds the error for (key, problem) in the file being validated.
 _Err = Callable[[str, str], SidecarError]
 
@@ -394,6 +420,12 @@ def _tags(err: _Err, value: Any) -> tuple[str, ...]:
         raise err("tags", f"expected an array of strings or a string, got {_json_type(value)}")
     tags = [t for t in items if t]
     for tag in tags:
+        if '"' in tag:
+            raise err(
+                "tags",
+                f"tag {tag!r} contains a double quote, which cannot be sent safely "
+                "(the site reads tags space-separated); remove it",
+            )
         if tag.lower().startswith(_RESERVED_PREFIX):
             raise err(
                 "tags",
@@ -425,9 +457,20 @@ def _custom(err: _Err, value: Any) -> tuple[tuple[str, str], ...]:
     for name, item in value.items():
         if not _CUSTOM_KEY.fullmatch(name):
             raise err(f"custom.{name}", "variable names use only letters, digits and _")
+        if _reserved_custom_key(name):
+            raise err(
+                f"custom.{name}",
+                f"{name!r} is an API parameter name; as a custom variable it would replace "
+                "the upload's own value: rename the variable",
+            )
         if not isinstance(item, str):
             raise err(f"custom.{name}", f"expected a string, got {_json_type(item)}")
     return tuple(sorted(value.items()))
+
+
+def _reserved_custom_key(name: str) -> bool:
+    folded = name.lower()
+    return folded in RESERVED_CUSTOM_KEYS or folded.startswith(RESERVED_CUSTOM_PREFIXES)
 
 
 # --- layering ---------------------------------------------------------------

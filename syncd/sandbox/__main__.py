@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from syncd.sandbox import profile as profiles
 from syncd.sandbox.core import Sandbox
 from syncd.sandbox.process import READY_LINE
 
@@ -24,6 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control", action="store_true", help="enable /_sandbox/ endpoints")
     p.add_argument("--faults", default=None, help="fault rules (JSON or compact spec)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help=f"answers: {' or '.join(sorted(profiles.PROFILES))}, optionally with switches"
+        f" (strict,careless=tags); default ${profiles.PROFILE_ENV}, else default",
+    )
+    p.add_argument(
+        "--switches",
+        default=None,
+        help="switches on top of the profile, e.g. no_such_tag,careless=tags|upload_token"
+        f" (known: {', '.join(sorted(profiles.SWITCHES))})",
+    )
     p.add_argument("--transcode-seconds", type=float, default=0.0, help="simulated transcoding")
     p.add_argument("--domain", default=None, help="domain to report (default host:port)")
     p.add_argument("--write-config", type=Path, default=None, help="write a syncd config here")
@@ -35,6 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcode_seconds < 0:
         print("syncd sandbox: --transcode-seconds must be >= 0", file=sys.stderr)
         return 2
+    try:
+        profile = profiles.resolve(args.profile)
+        if args.switches:
+            name, switches = profiles.parse_spec(args.switches)
+            if name:
+                raise ValueError(f"--switches names a profile ({name}); use --profile")
+            profile = profile.with_switches(switches)
+    except ValueError as exc:
+        print(f"syncd sandbox: --profile/--switches: {exc}", file=sys.stderr)
+        return 2
     sb = Sandbox(
         args.data,
         host=args.host,
@@ -43,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         transcode_seconds=args.transcode_seconds,
         domain=args.domain,
+        profile=profile,
     )
     if args.faults:
         try:
@@ -68,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"access_token_secret: {c.access_token_secret}")
     if args.write_config:
         print(f"config: {sb.write_config(args.write_config)}")
+    print(f"profile: {sb.profile.describe()}")
     print(READY_LINE)  # last line: whoever started us may go (see process.py)
     sys.stdout.flush()
     try:

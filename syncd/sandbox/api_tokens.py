@@ -1,20 +1,34 @@
 """Upload and replace tokens: get, update, redeem (whole file or Resumable.js chunks).
 
-Answers of the redeem endpoints (platform behaviour where documented, our choice elsewhere):
-- token unknown / expired / used up: HTTP 403, plain text naming which.
-- missing `file`: HTTP 400 plain text "no_file: ...".
-- chunk whose number or size contradicts Resumable.js arithmetic: HTTP 400 plain text.
-- unsupported file type (name ends .exe/.dll/.bat/.com/.msi, or the
-  error_processing_upload fault): chunk -> HTTP 500; whole file -> redirect with
-  error_message / `error <msg>` / HTTP 500 plain text.
+What the pages document for a redeem (photo-redeem-upload-token.md, browser-based-uploads.md):
+- a token that is invalid, consumed or expired: "a plain, unstyled error message" (no
+  status given);
+- with `return_url`: an HTTP 301 redirect to it carrying `upload_token` and `domain`, plus
+  `photo_id`, `tree_id`, `token` on success or `error_message` on failure;
+- with `background_return_p=1` (and a `return_url`, which the server calls itself): the
+  plain text `ok <domain> <tree_id> <photo_id> <token> <callback_url>` or
+  `error <error_message>` (no status given; the sandbox uses 200 for both);
+- chunks: 200 accepted, 500 file type unsupported (cancel), anything else resend; the last
+  chunk's answer is the whole-file answer.
+
+Where the pages are silent, the default profile answers (plain text):
+- token unknown / expired / used up: HTTP 403, naming which.
+- missing `file`: HTTP 400 "no_file: ...".
+- file refused (name ends .exe/.dll/.bat/.com/.msi, or the error_processing_upload fault)
+  without `return_url`: HTTP 500 "error_processing_upload: ..."; a refused chunk: 500.
+- success without `return_url`: HTTP 200 "ok".
+- chunk whose number or size contradicts Resumable.js arithmetic: HTTP 400.
 - chunk stored, more missing: HTTP 200 "chunk N stored". A chunk of a finished file: 200.
   Chunks are written straight into their upload's file (see chunkstore.py).
 - chunk still being written by another request after a minute, or the sandbox reset while
-  it streamed in: HTTP 503 plain text (send it again).
-- success: 301 to return_url (upload_token, domain, photo_id, tree_id, token + extras);
-  background_return_p: 200 `ok <domain> <tree_id> <photo_id> <token> <callback_url>`
-  (and the sandbox GETs callback_url itself); neither: 200 "ok".
-- GET with chunk parameters (chunk test): 200 when stored, 204 when not.
+  it streamed in: HTTP 503 (send it again).
+- GET with chunk parameters (chunk test, not on the pages): 200 when stored, 204 when not.
+
+The profile's `redeem_error_status` gives every plain-text error of a whole-file redeem
+(the first three above) one status, and `redeem_ok_text` the success body; the strict
+profile plays the least helpful reading: HTTP 200 for errors and success alike, an empty
+body on success, so only a `return_url` redirect or the background line tells them apart.
+Chunk answers keep their statuses in every profile (their flow depends on them).
 """
 
 from __future__ import annotations
@@ -27,7 +41,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from syncd.sandbox.api_photos import replace_file, upload_meta
-from syncd.sandbox.call import Call, SinkProvider, api_method, file_sink, parse_tags
+from syncd.sandbox.call import Call, SinkProvider, api_method, file_sink
 from syncd.sandbox.chunkstore import ChunkBusy, SessionGone, chunk_store, parse_spec
 from syncd.sandbox.envelope import ApiError, Payload, Response
 from syncd.sandbox.faults import FaultEffect
@@ -125,8 +139,8 @@ def update_upload_token(call: Call) -> Payload:
             meta["title"] = strip_html(title)
         if (description := call.get("description")) is not None:
             meta["description"] = description
-        if (tags := call.get("tags")) is not None:
-            meta["tags"] = parse_tags(tags)
+        if (tags := call.tags()) is not None:
+            meta["tags"] = tags
         if (album_ids := call.ids("album_id")) is not None:
             check_albums(call.state, album_ids)
             meta["album_ids"] = album_ids
@@ -137,20 +151,29 @@ def update_upload_token(call: Call) -> Payload:
         else:
             rec["meta"] = meta
         call.state.put("tokens", rec["token"], rec)
+    if call.profile.documented_shapes:
+        return Payload("photo", {})  # the page's example answer, key and all
     return Payload("uploadtoken", _token_view(rec))
 
 
+def _refusal(call: Call, status: int, text: str, *, whole: bool = True) -> Response:
+    """A plain-text error answer: `status`, unless this is a whole-file redeem and the
+    profile gives every such answer one status (the page names none)."""
+    fixed = call.profile.redeem_error_status if whole else None
+    return _text(status if fixed is None else fixed, text)
+
+
 def _token_and_file(
-    call: Call, rec: Record | None, kind: str, what: str
+    call: Call, rec: Record | None, kind: str, what: str, *, whole: bool
 ) -> UploadedFile | Response:
     """The redeem's file part, or the answer refusing it: 403 for a token that is no
     good (plain text, like the platform), 400 for a request without a file."""
     problem = _token_problem(call.now(), rec, kind)
     if problem is not None:
-        return _text(403, problem)
+        return _refusal(call, 403, problem, whole=whole)
     f = call.files.get("file")
     if f is None:
-        return _text(400, f"no_file: the {what} carried no 'file' part")
+        return _refusal(call, 400, f"no_file: the {what} carried no 'file' part", whole=whole)
     return f
 
 
@@ -188,7 +211,7 @@ def _redeem(call: Call, kind: str, param: str) -> Response:
         return _chunk(call, kind, token, rec)
     if call.http_method != "POST":
         return _text(400, f"{kind} redeem needs a multipart POST (or chunk test parameters)")
-    f = _token_and_file(call, rec, kind, "request")
+    f = _token_and_file(call, rec, kind, "request", whole=True)
     if isinstance(f, Response):
         return f
     assert rec is not None
@@ -200,7 +223,7 @@ def _redeem(call: Call, kind: str, param: str) -> Response:
         rec = state.get("tokens", token)
         problem = _token_problem(call.now(), rec, kind)
         if problem is not None:
-            return _text(403, problem)
+            return _refusal(call, 403, problem)
         assert rec is not None
         item = _finish(call, rec, None, f.path, f.size, f.sha256, f.filename)
     return _answer(call, rec, item, None)
@@ -260,8 +283,9 @@ def _answer(call: Call, rec: Record, item: Record | None, error: str | None) -> 
     if callback:
         return Response(301, b"", headers=[("Location", callback)])
     if item is None:
-        return _text(500, f"error_processing_upload: {error}")
-    return _text(200, "ok")
+        return _refusal(call, 500, f"error_processing_upload: {error}")
+    ok_text = call.profile.redeem_ok_text
+    return _text(200, ok_text) if ok_text else Response(200)
 
 
 def _call_back(url: str) -> None:
@@ -336,7 +360,7 @@ def _chunk(call: Call, kind: str, token: str, rec: Record | None) -> Response:
         return _text(200, "stored") if done else Response(204)
     if session is not None and session["completed_photo_id"] is not None:
         return _text(200, f"chunk {number} stored (file already complete)")
-    f = _token_and_file(call, rec, kind, "chunk")
+    f = _token_and_file(call, rec, kind, "chunk", whole=False)
     if isinstance(f, Response):
         return f
     assert rec is not None

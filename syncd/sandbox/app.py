@@ -24,6 +24,7 @@ from syncd.sandbox.envelope import (
     safe_format_params,
 )
 from syncd.sandbox.faults import FaultEffect, FaultInjector, RequestRecord
+from syncd.sandbox.profile import Profile
 from syncd.sandbox.server import BodyError, BodyReader, Handler
 from syncd.sandbox.state import State
 
@@ -65,6 +66,7 @@ class SandboxApp:
         clock: Callable[[], float],
         transcode_seconds: float,
         control: bool,
+        profile: Profile,
     ) -> None:
         self.state = state
         self.faults = faults
@@ -72,6 +74,8 @@ class SandboxApp:
         self.clock = clock
         self.transcode_seconds = transcode_seconds
         self.control = control
+        # Replaced whole (never mutated), so each request reads one consistent set.
+        self.profile = profile
         self.nonces = NonceCache()
         self.requests: list[RequestRecord] = []
         self.requests_lock = threading.Lock()
@@ -237,11 +241,14 @@ class SandboxApp:
                 self.clock,
                 self.transcode_seconds,
                 effect,
+                self.profile,
             )
             result = spec.handler(call)
             if isinstance(result, Response):
                 return result
-            return self.envelope(fmt, level, endpoint, payload=result)
+            # echo's page shows a bare <response status="ok">: no permission_level.
+            bare = call.profile.documented_shapes and name == "echo"
+            return self.envelope(fmt, level, endpoint, payload=result, bare=bare)
         except ApiError as exc:
             fmt = safe_format_params(fmt)
             return self.envelope(fmt, level, endpoint, error=exc)
@@ -301,10 +308,11 @@ class SandboxApp:
         endpoint: str,
         payload: Payload | None = None,
         error: ApiError | None = None,
+        bare: bool = False,
     ) -> Response:
         from syncd.sandbox.api_misc import site_info
 
-        head = {"permission_level": level, "cached": "0"}
+        head = {} if bare else {"permission_level": level, "cached": "0"}
         site = {k: v for k, v in site_info(self.domain()).items() if k != "site_key"}
         return render(fmt, head, site, endpoint, payload, error)
 

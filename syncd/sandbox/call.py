@@ -3,7 +3,6 @@ of API methods (name -> handler + required permission level)."""
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 from syncd.sandbox.envelope import ApiError, Payload, Response
 from syncd.sandbox.faults import FaultEffect
 from syncd.sandbox.multipart import FileSink, UploadedFile
+from syncd.sandbox.profile import PROFILES, Profile
 from syncd.sandbox.state import State
 
 # Users that exist on the sandbox site: the owner (privileged credentials) and the user
@@ -25,7 +25,8 @@ USERS = {
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
-_TAG_OK = re.compile(r"^[^\s\"]{1,200}$")
+# Longest tag accepted.
+MAX_TAG_CHARS = 200
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Call:
     clock: Callable[[], float]
     transcode_seconds: float
     effect: FaultEffect | None = None
+    profile: Profile = PROFILES["default"]
     extras: dict[str, Any] = field(default_factory=dict)
 
     def now(self) -> float:
@@ -99,6 +101,15 @@ class Call:
         return p, min(size, MAX_PAGE_SIZE)
 
     def tags(self, name: str = "tags") -> list[str] | None:
+        """Tags given to an item (upload, token, update): "space-separated" say the pages;
+        quoting is understood unless the profile splits them literally."""
+        raw = self.params.get(name)
+        if raw is None:
+            return None
+        return parse_tags(raw, name, quoted=not self.profile.split_tags)
+
+    def tag_filter(self, name: str = "tags") -> list[str] | None:
+        """photo/list's tag filter: its page documents quoting of multi-word tags."""
         raw = self.params.get(name)
         if raw is None:
             return None
@@ -122,15 +133,19 @@ class Call:
         return f
 
 
-def parse_tags(raw: str, name: str = "tags") -> list[str]:
-    """Space-separated tags; a multi-word tag is double-quoted."""
-    try:
-        tags = shlex.split(raw)
-    except ValueError:
-        raise ApiError("invalid_input", f"parameter {name!r} has an unbalanced quote") from None
+def parse_tags(raw: str, name: str = "tags", *, quoted: bool = True) -> list[str]:
+    """Space-separated tags; with `quoted`, a double-quoted multi-word tag is one tag,
+    without it quotes are plain characters (`"slow tv"` -> `"slow`, `tv"`)."""
+    if quoted:
+        try:
+            tags = shlex.split(raw)
+        except ValueError:
+            raise ApiError("invalid_input", f"parameter {name!r} has an unbalanced quote") from None
+    else:
+        tags = raw.split()
     out: list[str] = []
     for tag in tags:
-        if not tag or len(tag) > 200:
+        if not tag or len(tag) > MAX_TAG_CHARS:
             raise ApiError("invalid_input", f"parameter {name!r}: tags are 1..200 characters")
         if tag not in out:
             out.append(tag)

@@ -1,5 +1,19 @@
 """Control endpoints under /_sandbox/ (only with control=True): inspect items and requests,
-reset, add/clear faults, approve OAuth request tokens, expire upload tokens, shift time."""
+reset, add/clear faults, approve OAuth request tokens, expire upload tokens, shift time,
+read and change the profile.
+
+Bodies are JSON or form-encoded (`curl -d`); a body that asks for nothing is refused with
+HTTP 400 and a message, never accepted as a no-op.
+    GET  /_sandbox/items | requests | faults | profile
+    POST /_sandbox/reset | faults/clear
+    POST /_sandbox/faults          JSON or compact spec; form: one rule (method=..&status=..)
+                                   or spec=<spec>
+    POST /_sandbox/profile         {"profile": "strict", "careless": "tags"} or the same as a
+                                   form or a spec string (strict,careless=tags)
+    POST /_sandbox/approve         oauth_token=...
+    POST /_sandbox/expire-upload-token  upload_token=...
+    POST /_sandbox/time-offset     seconds=... (shifts OAuth checks, expiry and `Date`)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +21,9 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from syncd.sandbox import profile as profiles
 from syncd.sandbox.envelope import Response
+from syncd.sandbox.faults import parse_spec, rule_from_form
 from syncd.sandbox.server import BodyError, BodyReader, Handler
 
 if TYPE_CHECKING:
@@ -51,6 +67,8 @@ def _dispatch(sb: Sandbox, h: Handler, action: str, body: BodyReader, url: Any) 
         return _json(sb.app.records())
     if action == "faults" and get:
         return _json(sb.faults.as_json())
+    if action == "profile" and get:
+        return _json(sb.profile.as_json())
     if get:
         return Response(
             404 if action not in _POSTS else 405, f"no GET /_sandbox/{action}\n".encode()
@@ -60,11 +78,10 @@ def _dispatch(sb: Sandbox, h: Handler, action: str, body: BodyReader, url: Any) 
         sb.reset()
         return _json({"ok": True})
     if action == "faults":
-        # JSON (object or list) or the compact spec language; form posts use `spec=`.
-        ctype = (h.headers.get("Content-Type") or "").lower()
-        text = params.get("spec", "") if "urlencoded" in ctype else raw.decode("utf-8")
-        rules = sb.faults.load(text)
+        rules = _add_faults(sb, h, raw, params)
         return _json({"added": [r.id for r in rules], "rules": sb.faults.as_json()})
+    if action == "profile":
+        return _json(_set_profile(sb, h, raw, params).as_json())
     if action == "faults/clear":
         sb.faults.clear()
         return _json({"ok": True})
@@ -81,3 +98,39 @@ def _dispatch(sb: Sandbox, h: Handler, action: str, body: BodyReader, url: Any) 
 
 
 _POSTS = ("reset", "faults/clear", "approve", "expire-upload-token", "time-offset")
+
+_FAULT_FORMS = (
+    "send JSON, the compact spec (photo/upload:503:count=2), form fields "
+    "(method=photo/upload&status=503&count=2) or spec=<compact spec>"
+)
+
+
+def _is_form(h: Handler) -> bool:
+    return "urlencoded" in (h.headers.get("Content-Type") or "").lower()
+
+
+def _add_faults(sb: Sandbox, h: Handler, raw: bytes, params: dict[str, Any]) -> list[Any]:
+    """Rules from the body in any of its forms; ValueError (HTTP 400) when it holds none."""
+    if _is_form(h) and "spec" not in params:
+        items = [rule_from_form({str(k): str(v) for k, v in params.items()})] if params else []
+    else:
+        text = str(params.get("spec", "")) if _is_form(h) else raw.decode("utf-8", "replace")
+        items = parse_spec(text)
+    if not items:
+        raise ValueError(f"no fault rule in the request body: {_FAULT_FORMS}")
+    return sb.faults.add_all(items)
+
+
+def _set_profile(sb: Sandbox, h: Handler, raw: bytes, params: dict[str, Any]) -> Any:
+    """The profile changed by the body: form fields, a JSON object or a spec string."""
+    if _is_form(h):
+        fields = dict(params)
+        name = fields.pop("profile", None)
+    else:
+        name, fields = profiles.parse_spec(raw.decode("utf-8", "replace"))
+    if not name and not fields:
+        raise ValueError(
+            "no profile or switch in the request body: send e.g. profile=strict, "
+            'careless=tags, or {"no_such_tag": true}'
+        )
+    return sb.set_profile(name, **fields)

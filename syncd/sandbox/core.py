@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from syncd.sandbox import creds
+from syncd.sandbox import profile as profiles
 from syncd.sandbox.app import SandboxApp
 from syncd.sandbox.control import make_route
 from syncd.sandbox.creds import Credentials
 from syncd.sandbox.faults import FaultInjector, RequestRecord
 from syncd.sandbox.items import create_item
+from syncd.sandbox.profile import Profile
 from syncd.sandbox.server import SandboxHTTPServer
 from syncd.sandbox.state import State
 
@@ -32,8 +34,13 @@ class Sandbox:
     """A local TwentyThree-compatible server. `start()` serves on a background thread.
 
     Time: the server's clock is `time.time() + time_offset`; `set_time_offset(s)` shifts it
-    (positive = server ahead of the client), `clock()` reads it. OAuth timestamp checks and
-    token expiry use this clock.
+    (positive = server ahead of the client), `clock()` reads it. OAuth timestamp checks,
+    token expiry and the HTTP `Date` header use this clock.
+
+    Profile: how literally the sandbox reads the platform's pages (see profile.py).
+    `profile` is a name, a spec (`"strict,careless=tags"`) or a Profile; None takes
+    $SYNCD_SANDBOX_PROFILE, else `default`. `set_profile()` changes it while serving;
+    `reset()` restores the one given here.
     """
 
     def __init__(
@@ -46,6 +53,7 @@ class Sandbox:
         seed: int = 0,
         transcode_seconds: float = 0.0,
         domain: str | None = None,
+        profile: str | Profile | None = None,
     ) -> None:
         if transcode_seconds < 0:
             raise ValueError("Sandbox: transcode_seconds must be >= 0")
@@ -63,6 +71,7 @@ class Sandbox:
         self.state = State(Path(self.data_dir))
         creds.ensure(self.state)
         self.faults = FaultInjector(seed)
+        self.initial_profile = profiles.resolve(profile)
         self.app = SandboxApp(
             self.state,
             self.faults,
@@ -70,6 +79,7 @@ class Sandbox:
             self.clock,
             transcode_seconds,
             control,
+            self.initial_profile,
         )
         self.app.routes["/_sandbox/"] = make_route(self)
         from syncd.sandbox import api_misc, api_photos, api_tokens, oauth_flow  # registers
@@ -159,6 +169,18 @@ class Sandbox:
     def set_time_offset(self, seconds: float) -> None:
         self.time_offset = float(seconds)
 
+    # -- profile -------------------------------------------------------------------------
+    @property
+    def profile(self) -> Profile:
+        return self.app.profile
+
+    def set_profile(self, profile: str | Profile | None = None, **switches: Any) -> Profile:
+        """Answer from now on by `profile` (a name, spec or Profile; None keeps the current
+        one) with `switches` on top, e.g. `set_profile(careless=["tags"])`."""
+        base = self.app.profile if profile is None else profiles.resolve(profile)
+        self.app.profile = base.with_switches(switches)
+        return self.app.profile
+
     # -- inspection ----------------------------------------------------------------------
     def items(self) -> list[dict[str, Any]]:
         albums = {a["album_id"]: a["title"] for a in self.state.values("albums")}
@@ -198,9 +220,11 @@ class Sandbox:
         return sum(1 for r in self.requests if method is None or r.method == method)
 
     def reset(self) -> None:
-        """Empty all items, albums, tokens, faults and the request log (credentials stay)."""
+        """Empty all items, albums, tokens, faults and the request log, and go back to the
+        profile given at construction (credentials stay)."""
         self.state.reset()
         self.faults.clear()
+        self.app.profile = self.initial_profile
         with self.app.requests_lock:
             self.app.requests.clear()
 

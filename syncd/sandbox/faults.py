@@ -2,7 +2,10 @@
 seeded random fraction. The HTTP layer applies the chosen effect (status, cut, delay, ...).
 
 Spec language (`--faults`, POST /_sandbox/faults): JSON (an object or a list of objects with the
-keyword arguments of `FaultInjector.add`), or compact rules separated by `;`:
+keyword arguments of `FaultInjector.add`), or compact rules separated by `;`. A form-encoded
+POST (`curl -d 'method=photo/upload&status=503&count=2'`) is one rule by the same keywords
+(flags as `cut_after_store=1`, kinds as `kinds=500|cut_after_store`), or `spec=<spec>`.
+Compact rules:
     METHOD[:TOKEN]...   where TOKEN is a status (500), a flag (cut_after_store,
     error_processing_upload, expire_token) or key=value (count=3, fraction=0.2,
     retry_after=2, cut_after_bytes=1000, delay=0.5, kinds=500|cut_after_store)
@@ -170,6 +173,28 @@ def parse_spec(spec: str) -> list[dict[str, Any]]:
     return rules
 
 
+def rule_from_form(fields: dict[str, str]) -> dict[str, Any]:
+    """One rule's keywords from form fields (all strings); ValueError naming a bad one."""
+    rule: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in ("count", "cut_after_bytes", "status"):
+            rule[key] = _number("form", key, value, int)
+        elif key in ("fraction", "retry_after", "delay"):
+            rule[key] = _number("form", key, value, float)
+        elif key in _FLAGS:
+            if value.strip().lower() not in ("", "1", "0", "true", "false"):
+                raise ValueError(f"fault form: {key} must be 1 or 0, got {value!r}")
+            rule[key] = value.strip().lower() in ("", "1", "true")
+        elif key == "kinds":
+            rule[key] = [k for k in value.replace(",", "|").split("|") if k]
+        elif key == "method":
+            rule[key] = value
+        else:
+            known = sorted(["method", *_FIELDS])
+            raise ValueError(f"fault form: unknown field {key!r} (known: {', '.join(known)})")
+    return rule
+
+
 def _number(chunk: str, key: str, value: str, kind: type) -> Any:
     try:
         return kind(value)
@@ -199,7 +224,10 @@ class FaultInjector:
 
     def load(self, spec: str) -> list[FaultRule]:
         """Add every rule of a spec string (see module doc); all-or-nothing on error."""
-        items = parse_spec(spec)
+        return self.add_all(parse_spec(spec))
+
+    def add_all(self, items: list[dict[str, Any]]) -> list[FaultRule]:
+        """Add rules given as keyword dicts; all-or-nothing on error."""
         for item in items:  # validate all before adding any
             unknown = set(item) - _FIELDS
             if unknown:

@@ -154,9 +154,10 @@ def kind(item: Record) -> tuple[bool, bool]:
     return True, False
 
 
-def public_view(item: Record, now: float) -> dict[str, Any]:
-    """An item as photo/list shows it. Adds `tags` (list) and `album_ids` (list) to the
-    platform's documented keys so a client can read them back."""
+def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, Any]:
+    """An item as photo/list shows it. Unless `bare` (the documented shape), adds `tags`
+    (list), `album_ids` (list) and `variable_<name>` (custom variables) to the platform's
+    documented keys so a client can read them back."""
     video_p, audio_p = kind(item)
     encoded = now >= item["encoded_at"]
     pid, tree, token = item["photo_id"], item["tree_id"], item["token"]
@@ -181,9 +182,10 @@ def public_view(item: Record, now: float) -> dict[str, Any]:
         "content_text": strip_html(item["description"]),
         "number_of_tags": len(item["tags"]),
         "number_of_albums": len(item["album_ids"]),
-        "tags": list(item["tags"]),
-        "album_ids": list(item["album_ids"]),
     }
+    if not bare:
+        view["tags"] = list(item["tags"])
+        view["album_ids"] = list(item["album_ids"])
     if item.get("coordinates"):
         view["latitude"], view["longitude"] = item["coordinates"]
     for name, (w, h) in FORMATS.items():
@@ -192,7 +194,8 @@ def public_view(item: Record, now: float) -> dict[str, Any]:
             view[f"{name}_size"] = item["size"]
             view[f"{name}_width"] = w
             view[f"{name}_height"] = h
-    view.update({f"variable_{k}": v for k, v in item["custom"].items()})
+    if not bare:
+        view.update({f"variable_{k}": v for k, v in item["custom"].items()})
     return view
 
 

@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -160,6 +161,8 @@ class RequestHeaders(HTTPMessage):
 
 
 class App(Protocol):
+    clock: Callable[[], float]  # the sandbox's (shiftable) clock
+
     def handle(self, handler: Handler) -> None: ...
 
 
@@ -193,6 +196,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log lives in Sandbox.requests."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header by the sandbox's clock: a shifted clock shows as clock skew,
+        as a real server's would."""
+        return super().date_time_string(self.server.app.clock() if timestamp is None else timestamp)
 
     def reset_connection(self) -> None:
         """Hard-close the socket now (RST via SO_LINGER 0): the client gets no answer."""

@@ -4,8 +4,10 @@ streamed multipart uploads, paging, and every transport fault classified once.""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -68,8 +70,9 @@ def sparse(tmp_path: Path, name: str, size: int) -> Path:
 def test_signed_echo_with_non_ascii_params(sandbox: Sandbox, client: Client) -> None:
     answer = client.echo(title="Ærø — 日本 & more=1", n=3)
     assert answer["echo"] == {"title": "Ærø — 日本 & more=1", "n": "3"}
-    assert answer["permission_level"] == "super"
     assert client.last_server_date is not None
+    client.site_get()  # echo's documented answer carries no permission_level; this one does
+    assert client.last_permission_level == "super"
     (record,) = [r for r in sandbox.requests if r.method == "echo"]
     assert record.http_method == "POST"
 
@@ -126,7 +129,8 @@ def test_api_errors_from_the_server(client: Client, call, cls: type, code: str) 
 
 def test_read_level_cannot_upload(sandbox: Sandbox, tmp_path: Path) -> None:
     with Client(site_for(sandbox, "read")) as reader:
-        assert reader.echo()["permission_level"] == "read"
+        reader.site_get()
+        assert reader.last_permission_level == "read"
         with pytest.raises(CredentialsError) as info:
             reader.photo_upload(FileSlice(media(tmp_path)), {"title": "x"})
     assert info.value.code == "permission_denied"
@@ -179,7 +183,13 @@ def test_chunks_and_chunk_test(sandbox: Sandbox, client: Client, tmp_path: Path)
         "resumableFilename": path.name,
     }
     first = {**common, "resumableChunkNumber": "1", "resumableCurrentChunkSize": str(chunk)}
+    before = int(time.time())
     assert client.test_chunk(token, first) is False
+    after = int(time.time())
+    # Unsigned GETs may come from a 30-minute cache; `time=<now>` asks for a fresh answer.
+    (test,) = [r for r in sandbox.requests if r.http_method == "GET"]
+    (sent,) = parse_qs(urlsplit(test.path).query)["time"]
+    assert before <= int(sent) <= after
     assert client.redeem_chunk(token, FileSlice(path, 0, chunk), first) == 200
     assert client.test_chunk(token, first) is True
     last = {**common, "resumableChunkNumber": "2", "resumableCurrentChunkSize": str(total - chunk)}

@@ -48,6 +48,22 @@ def test_error_codes_map_to_classes(code: str, cls: type, stops_run: bool) -> No
     assert "photo/upload" in str(info.value) and "nope" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"code": "no_such_tag"}, "no_such_tag"),
+        ({"error_code": "no_such_tag"}, "no_such_tag"),  # the overview's prose spelling
+        ({"code": "invalid_signature", "error_code": "no_such_tag"}, "invalid_signature"),
+        ({"code": "", "error_code": "no_such_photo"}, "no_such_photo"),
+        ({}, "unknown_error"),
+    ],
+)
+def test_error_code_is_read_from_code_then_error_code(fields: dict, code: str) -> None:
+    with pytest.raises(ApiError) as info:
+        envelope.check({"status": "error", "message": "m", **fields}, "photo/list")
+    assert info.value.code == code
+
+
 def test_ok_envelope_passes_through() -> None:
     data = {"status": "ok", "permission_level": "super", "echo": {"a": "1"}}
     assert envelope.check(data, "echo") is data

@@ -281,3 +281,28 @@ def test_broken_sidecar_fails_only_its_file(
     assert again.returncode == 0, again.stdout + again.stderr
     [item] = [i for i in sandbox.items() if i["sha256"] == sha256_of(clip)]
     assert item["title"] == "Harbour at dawn" and "sea" in item["tags"]
+
+
+@pytest.mark.parametrize(
+    "custom",
+    [
+        pytest.param({"photo_id": "10001"}, id="photo_id"),  # stopped the run: TypeError
+        pytest.param({"tags": "foo"}, id="tags"),  # replaced the identity marker
+    ],
+)
+def test_custom_variable_named_like_a_parameter_fails_only_its_file(
+    sandbox: Sandbox, sandbox_config: Path, tree: Path, custom: dict[str, str]
+) -> None:
+    clip = tree / "overriding.mp4"
+    clip.write_bytes(b"clip whose sidecar names a parameter" * 40)
+    sidecar = tree / "overriding.mp4.json"
+    sidecar.write_text(json.dumps({"albums": ["One", "Two"], "custom": custom}))
+    for _push in range(2):  # and every later push of the folder says the same, calmly
+        result, report = push_json(sandbox_config, tree)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        failed = named(report, clip, "failed")
+        (key,) = custom
+        assert f"{sidecar}: custom.{key}: " in failed["message"], failed
+        assert_once_each(sandbox, good_files(tree))
+    assert all(i["sha256"] != sha256_of(clip) for i in sandbox.items())

@@ -96,3 +96,30 @@ def test_chunk_500_then_resend(sandbox: Sandbox) -> None:
     assert requests.post(url, data=fields, files={"file": ("a", b"12345")}).status_code == 200
     assert len(sandbox.items()) == 1
     assert upload(sandbox)
+
+
+def test_fault_rule_from_a_form_body(sandbox: Sandbox) -> None:
+    url = sandbox.base_url + "/_sandbox/faults"
+    resp = requests.post(url, data="method=echo&status=503&count=1&retry_after=2", timeout=30)
+    assert resp.status_code == 400  # no Content-Type: read as a compact spec, which it is not
+    resp = requests.post(
+        url,
+        data={"method": "echo", "status": "503", "count": "1", "retry_after": "2"},
+        timeout=30,
+    )
+    assert resp.status_code == 200 and len(resp.json()["added"]) == 1, resp.text
+    first = call(sandbox, "echo")
+    assert first.status_code == 503 and first.headers["Retry-After"] == "2"
+    assert call(sandbox, "echo").status_code == 200
+    flag = requests.post(url, data={"method": "echo", "cut_after_store": "1"}, timeout=30)
+    assert flag.json()["rules"][-1]["cut_after_store"] is True
+    spec = requests.post(url, data={"spec": "echo:500:count=1"}, timeout=30)
+    assert spec.status_code == 200 and spec.json()["rules"][-1]["status"] == 500
+    for body in ({}, {"method": "echo", "bogus": "1"}, {"method": "echo", "status": "x"}):
+        bad = requests.post(url, data=body, timeout=30)
+        assert bad.status_code == 400, (body, bad.text)
+        assert bad.json()["error"], bad.text
+    empty = requests.post(url, data={}, timeout=30)
+    assert "no fault rule" in empty.json()["error"] and "method=" in empty.json()["error"]
+    assert "bogus" in requests.post(url, data={"method": "echo", "bogus": "1"}).json()["error"]
+    assert len(sandbox.faults.rules) == 3

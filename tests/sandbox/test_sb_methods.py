@@ -3,6 +3,8 @@ bad input gets a documented error, never a 500."""
 
 from __future__ import annotations
 
+import email.utils
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -209,3 +211,13 @@ def test_control_endpoints(sandbox: Sandbox) -> None:
     assert sandbox.count_requests("photo/upload") == 1
     assert requests.post(f"{sandbox.base_url}/_sandbox/reset").status_code == 200
     assert sandbox.items() == [] and sandbox.count_requests() == 0
+
+
+def test_time_offset_shifts_the_date_header(sandbox: Sandbox) -> None:
+    def skew() -> float:
+        resp = requests.get(sandbox.base_url + "/api/site/get", timeout=30)
+        return email.utils.parsedate_to_datetime(resp.headers["Date"]).timestamp() - time.time()
+
+    assert abs(skew()) < 5
+    requests.post(sandbox.base_url + "/_sandbox/time-offset", data={"seconds": "600"}, timeout=30)
+    assert 590 < skew() < 610
