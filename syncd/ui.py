@@ -87,11 +87,16 @@ class PlainProgress:
 
     def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
         with self._lock:
-            began, size = self._started.pop(path, (time.monotonic(), 0))
-        took = time.monotonic() - began
+            started = self._started.pop(path, None)
+        # A file can finish without starting (its sidecar or folder could not be read):
+        # then there is no size or time to tell, and "0 bytes" would be wrong.
+        sent = ""
+        if started is not None:
+            began, size = started
+            sent = f" ({size} bytes, {time.monotonic() - began:.1f} s)"
         extra = f": {detail}" if detail else ""
         self._say_queued()
-        self._say(f"{outcome} {path} ({size} bytes, {took:.1f} s){extra}")
+        self._say(f"{outcome} {path}{sent}{extra}")
 
     def note(self, text: str) -> None:
         self._say(text)
