@@ -30,6 +30,7 @@ from syncd.errors import ConfigError, CredentialsError, JournalError, SyncdError
 from syncd.journal import Journal
 from syncd.model import ItemState, UploadMode
 from syncd.status import collect_status
+from syncd.text import PrintableFormatter, printable
 from syncd.ui import PlainProgress, RichProgress, render_report, render_status, report_dict
 
 EXIT_OK = 0
@@ -40,11 +41,10 @@ EXIT_INTERRUPTED = 130
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    # Records carry file names and the site's messages: escaped, whichever module logs.
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,7 +87,7 @@ def _load_config_or_exit(ctx: click.Context) -> Config:
     try:
         return load_config(ctx.obj.get("config_path"))
     except ConfigError as exc:
-        click.echo(f"syncd: configuration error: {exc}", err=True)
+        click.echo(f"syncd: configuration error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
 
 
@@ -95,7 +95,7 @@ def _open_journal_or_exit(config: Config) -> Journal:
     try:
         return Journal.open(config.journal_path)
     except JournalError as exc:
-        click.echo(f"syncd: journal error: {exc}", err=True)
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
 
 
@@ -189,7 +189,7 @@ def push(
         else:
             report = run.push(options)
     except JournalError as exc:
-        click.echo(f"syncd: journal error: {exc}", err=True)
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
     finally:
         journal.close()
@@ -318,10 +318,10 @@ def auth(
             prompt=lambda text, hide: click.prompt(text, hide_input=hide),
         )
     except (ConfigError, CredentialsError) as exc:
-        click.echo(f"syncd auth: {exc.message}", err=True)
+        click.echo(f"syncd auth: {printable(exc.message)}", err=True)
         code = EXIT_CONFIG
     except SyncdError as exc:
-        click.echo(f"syncd auth: {exc.message}", err=True)
+        click.echo(f"syncd auth: {printable(exc.message)}", err=True)
         code = EXIT_FAILED
     sys.exit(code)
 
