@@ -16,7 +16,13 @@ from pathlib import Path
 
 from syncd.api.client import Client
 from syncd.config import Config, load_config
-from syncd.errors import ConfigError, ConnectError, CredentialsError, SyncdError
+from syncd.errors import (
+    ConfigError,
+    ConnectError,
+    CredentialsError,
+    InvalidRequest,
+    SyncdError,
+)
 from syncd.text import printable
 
 log = logging.getLogger(__name__)
@@ -131,6 +137,8 @@ def _explain(exc: SyncdError, config: Config, client: Client) -> CheckFailed:
     site = config.site
     source = printable(str(config.source)) if config.source else None
     where = f"{site.base_url} (config {source})" if source else site.base_url
+    if isinstance(exc, InvalidRequest):
+        return CheckFailed(f"FAILED: {printable(exc.message)}", EXIT_CONFIG)
     if isinstance(exc, CredentialsError) and exc.code == "invalid_signature":
         skew = measured_skew(client)
         skew_text = "unknown" if skew is None else f"{skew:+.1f}s (server minus local)"
