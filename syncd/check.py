@@ -16,7 +16,14 @@ from pathlib import Path
 
 from syncd.api.client import Client
 from syncd.config import Config, load_config
-from syncd.errors import ConfigError, ConnectError, CredentialsError, SyncdError
+from syncd.errors import (
+    ConfigError,
+    ConnectError,
+    CredentialsError,
+    InvalidRequest,
+    SyncdError,
+)
+from syncd.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +59,11 @@ class CheckReport:
 
     def lines(self) -> list[str]:
         skew = "unknown (no Date header)" if self.skew_seconds is None else _skew(self)
+        # Names come from the site: shown escaped, never acted on by the terminal.
         return [
-            f"site:        {self.site_name}",
-            f"domain:      {self.domain}",
-            f"user:        {self.user}",
+            f"site:        {printable(self.site_name)}",
+            f"domain:      {printable(self.domain)}",
+            f"user:        {printable(self.user)}",
             f"permission:  {self.permission_level} (uploading needs {REQUIRED_LEVEL})",
             f"clock skew:  {skew}",
         ]
@@ -132,27 +140,31 @@ def run_check(config: Config, client_factory: Callable[..., Client] = Client) ->
 
 def _explain(exc: SyncdError, config: Config, client: Client) -> CheckFailed:
     site = config.site
-    where = f"{site.base_url} (config {config.source})" if config.source else site.base_url
+    source = printable(str(config.source)) if config.source else None
+    where = f"{site.base_url} (config {source})" if source else site.base_url
+    if isinstance(exc, InvalidRequest):
+        return CheckFailed(f"FAILED: {printable(exc.message)}", EXIT_CONFIG)
     if isinstance(exc, CredentialsError) and exc.code == "invalid_signature":
         causes = _signature_causes(measured_skew(client), site.base_url)
         return CheckFailed(
-            f"FAILED: {where} rejected the OAuth signature ({exc.api_message}).\n{causes}",
+            f"FAILED: {where} rejected the OAuth signature ({printable(exc.api_message)})."
+            f"\n{causes}",
             EXIT_CONFIG,
         )
     if isinstance(exc, CredentialsError):
         return CheckFailed(
-            f"FAILED: {where} refused the credentials: {exc.message}\n"
+            f"FAILED: {where} refused the credentials: {printable(exc.message)}\n"
             f"Uploading needs permission level {REQUIRED_LEVEL!r}; ask the site owner for a"
             " token with write access.",
             EXIT_CONFIG,
         )
     if isinstance(exc, ConnectError):
         return CheckFailed(
-            f"FAILED: cannot reach {site.base_url}: {exc.message}\n"
+            f"FAILED: cannot reach {site.base_url}: {printable(exc.message)}\n"
             "Check site.domain and site.scheme, DNS, firewalls and proxies.",
             EXIT_FAILED,
         )
-    return CheckFailed(f"FAILED: talking to {site.base_url}: {exc.message}", EXIT_FAILED)
+    return CheckFailed(f"FAILED: talking to {site.base_url}: {printable(exc.message)}", EXIT_FAILED)
 
 
 def _skew_words(skew: float) -> str:
@@ -205,7 +217,7 @@ def main(
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        err(f"config error: {exc.message}")
+        err(f"config error: {printable(exc.message)}")
         return EXIT_CONFIG
     try:
         report = run_check(config)

@@ -23,14 +23,21 @@ from rich.console import Console
 
 from syncd import __version__
 from syncd.check import explain_stop
-from syncd.config import Config, load_config, parse_size
-from syncd.errors import ConfigError, CredentialsError, JournalError, SyncdError
+from syncd.config import MAX_CONCURRENCY, MIN_CHUNK_SIZE, Config, load_config, parse_size
+from syncd.errors import (
+    ConfigError,
+    CredentialsError,
+    InvalidRequest,
+    JournalError,
+    SyncdError,
+)
 from syncd.journal import Journal
 from syncd.model import ItemState, UploadMode
 from syncd.pipeline.lifecycle import Lifecycle
 from syncd.push import Push, PushOptions
 from syncd.service.logs import LogFormat, hide_secrets, setup_logging
 from syncd.status import collect_status
+from syncd.text import printable
 from syncd.ui import PlainProgress, RichProgress, render_report, render_status, report_dict
 
 EXIT_OK = 0
@@ -93,7 +100,7 @@ def _load_config_or_exit(ctx: click.Context) -> Config:
     try:
         config = load_config(ctx.obj.get("config_path"))
     except ConfigError as exc:
-        click.echo(f"syncd: configuration error: {exc}", err=True)
+        click.echo(f"syncd: configuration error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
     hide_secrets(config.site.consumer_secret.reveal(), config.site.access_token_secret.reveal())
     return config
@@ -103,17 +110,27 @@ def _open_journal_or_exit(config: Config) -> Journal:
     try:
         return Journal.open(config.journal_path)
     except JournalError as exc:
-        click.echo(f"syncd: journal error: {exc}", err=True)
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
 
 
-def _size_option(value: str | None, name: str) -> int | None:
+def _size_option(value: str | None, name: str, minimum: int = 0) -> int | None:
     if value is None:
         return None
     try:
-        return parse_size(value)
+        size = parse_size(value)
     except (ConfigError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint=name) from None
+    if size < minimum:
+        unit = "byte" if minimum == 1 else "bytes"
+        raise click.BadParameter(f"must be at least {minimum} {unit}, got {size}", param_hint=name)
+    return size
+
+
+def _journal_path_arg(path: Path) -> Path:
+    """A PATH argument named the way push names files: absolute and normalised
+    (`./a/../a/x.mp4` is `a/x.mp4`), symlinks kept (rows carry the path the scan walked)."""
+    return Path(os.path.abspath(path))
 
 
 def _install_stop_handlers(lifecycle: Lifecycle) -> None:
@@ -133,9 +150,15 @@ def _install_stop_handlers(lifecycle: Lifecycle) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @click.option("--dry-run", is_flag=True, help="Scan and print the upload plan; send nothing.")
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Files uploading at once.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), help="Files uploading at once."
+)
 @click.option("--no-wait", is_flag=True, help="The tree is closed: skip the stability wait.")
-@click.option("--bwlimit", metavar="RATE", help="Total upload rate cap per second, e.g. 20MiB.")
+@click.option(
+    "--bwlimit",
+    metavar="RATE",
+    help="Total upload rate cap per second, e.g. 20MiB; 0 = unlimited (overrides the config).",
+)
 @click.option(
     "--mode",
     type=click.Choice([m.value for m in UploadMode]),
@@ -172,7 +195,8 @@ def push(
         dry_run=dry_run,
         concurrency=concurrency,
         mode=UploadMode(mode) if mode else None,
-        chunk_size=_size_option(chunk_size, "--chunk-size"),
+        chunk_size=_size_option(chunk_size, "--chunk-size", minimum=MIN_CHUNK_SIZE),
+        # --bwlimit wins over [upload] bwlimit; 0 lifts the cap for this run.
         bwlimit=_size_option(bwlimit, "--bwlimit"),
     )
     journal = _open_journal_or_exit(config)
@@ -189,7 +213,7 @@ def push(
         else:
             report = run.run(options)
     except JournalError as exc:
-        click.echo(f"syncd: journal error: {exc}", err=True)
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
     finally:
         journal.close()
@@ -215,7 +239,7 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     config = _load_config_or_exit(ctx)
     journal = _open_journal_or_exit(config)
     try:
-        data = collect_status(journal, path.absolute() if path else None)
+        data = collect_status(journal, _journal_path_arg(path) if path else None)
     finally:
         journal.close()
     if as_json:
@@ -239,12 +263,12 @@ def retry(ctx: click.Context, path: Path | None, all_: bool) -> None:
             n = journal.reset_failed(None)
         else:
             assert path is not None
-            target = str(path.absolute())
+            target = str(_journal_path_arg(path))
             rows = journal.rows_in([ItemState.FAILED, ItemState.RETRY], root=target)
             n = journal.reset_failed([r.path for r in rows]) if rows else 0
     finally:
         journal.close()
-    click.echo(f"{n} file(s) queued again; run `syncd push` (or let `syncd watch`) send them")
+    click.echo(f"{n} file(s) queued again; run `syncd push` to send them")
 
 
 # --- check and auth -----------------------------------------------------------
@@ -301,7 +325,6 @@ def auth(
     The consumer secret comes from $SYNCD_CONSUMER_SECRET, the config, or a prompt.
     """
     from syncd.auth import AuthOptions, run_auth
-    from syncd.errors import ConfigError
 
     opts = AuthOptions(
         config_path=ctx.obj.get("config_path"),
@@ -317,11 +340,11 @@ def auth(
             echo=click.echo,
             prompt=lambda text, hide: click.prompt(text, hide_input=hide),
         )
-    except (ConfigError, CredentialsError) as exc:
-        click.echo(f"syncd auth: {exc.message}", err=True)
+    except (ConfigError, CredentialsError, InvalidRequest) as exc:
+        click.echo(f"syncd auth: {printable(exc.message)}", err=True)
         code = EXIT_CONFIG
     except SyncdError as exc:
-        click.echo(f"syncd auth: {exc.message}", err=True)
+        click.echo(f"syncd auth: {printable(exc.message)}", err=True)
         code = EXIT_FAILED
     sys.exit(code)
 

@@ -18,11 +18,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from syncd.errors import ConfigError
 from syncd.model import UploadMode
 
 DEFAULT_OAUTH_BASE_URL = "https://api.visualplatform.net"
+
+# Files uploading at once, for `[upload] concurrency` and `--concurrency` alike. Each holds a
+# thread, a connection and a journal lease; one client's uploads share one site and one
+# uplink, so past a few dozen more workers add rate limiting (429), not throughput.
+MAX_CONCURRENCY = 64
+# The smallest chunk for chunked uploads (`[upload] chunk_size`, `--chunk-size`): any
+# positive size works; a chunk of 0 bytes would never finish a file.
+MIN_CHUNK_SIZE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +243,71 @@ def is_loopback_host(domain: str) -> bool:
         return False
 
 
+# One label of a host name (RFC 1123): letters, digits and inner hyphens, 63 at most.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# A host name's length limit in DNS, dots included.
+MAX_HOST_NAME = 253
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def domain_problem(domain: str) -> str | None:
+    """What is wrong with `host[:port]` as site.domain, or None if nothing.
+
+    The host is a DNS name (internationalised names allowed), an IPv4 address, or an IPv6
+    address in brackets; the port is 1-65535. Checked here because a URL built from a bad
+    domain can never work: every request would fail the same way.
+    """
+    if domain.startswith("["):
+        end = domain.find("]")
+        if end < 0:
+            return f"{domain!r}: missing ']' after the IPv6 address"
+        host, rest = domain[1:end], domain[end + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"{domain!r}: {host!r} in brackets is not an IPv6 address"
+        if rest and not rest.startswith(":"):
+            return f"{domain!r}: expected ':port' after ']', got {rest!r}"
+        return _port_problem(domain, rest[1:]) if rest else None
+    if domain.count(":") > 1:
+        return f"{domain!r}: an IPv6 address goes in brackets, e.g. [::1]:8023"
+    host, colon, port = domain.partition(":")
+    if colon:
+        problem = _port_problem(domain, port)
+        if problem is not None:
+            return problem
+    return _host_problem(domain, host)
+
+
+def _port_problem(domain: str, port: str) -> str | None:
+    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
+        return f"{domain!r}: port {port!r} is not a number from 1 to 65535"
+    return None
+
+
+def _host_problem(domain: str, host: str) -> str | None:
+    bad = f"{domain!r}: {host!r} is not a valid host name or IP address"
+    if not host:
+        return f"{domain!r}: the host name is missing"
+    name = host[:-1] if host.endswith(".") else host  # a fully qualified name's dot
+    labels = name.split(".")
+    if all(label.isdigit() for label in labels):  # numbers only: it can only be IPv4
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return bad
+        return None
+    try:
+        ascii_name = name.encode("idna").decode("ascii")  # vidéo.example -> xn--vido-bpa...
+    except UnicodeError:
+        return bad
+    if len(ascii_name) > MAX_HOST_NAME:
+        return f"{domain!r}: the host name is longer than {MAX_HOST_NAME} characters"
+    if not all(_HOST_LABEL.fullmatch(label) for label in ascii_name.split(".")):
+        return bad
+    return None
+
+
 class _Reader:
     """Validates one TOML table, tracking the dotted prefix for messages."""
 
@@ -270,10 +344,12 @@ class _Reader:
     def boolean(self, name: str, default: bool) -> bool:
         return self.get(name, (bool,), default, "true or false")
 
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         value = self.get(name, (int,), default, "an integer")
         if value < minimum:
             raise self.fail(name, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(name, f"must be at most {maximum}, got {value}")
         return value
 
     def number(self, name: str, default: float, minimum: float = 0.0) -> float:
@@ -395,6 +471,9 @@ def _load_site(
         raise site.fail("domain", "is required (the site's host name, e.g. video.example.com)")
     if "://" in domain or "/" in domain:
         raise site.fail("domain", f"{domain!r} must be a bare host[:port], without scheme or path")
+    problem = domain_problem(domain) if domain else None
+    if problem is not None:
+        raise site.fail("domain", problem)
     scheme = site.choice("scheme", "https", ("https", "http"))
     if scheme == "http" and domain and not is_loopback_host(domain):
         raise site.fail(
@@ -406,6 +485,9 @@ def _load_site(
     assert oauth_base_url is not None
     if not re.match(r"^https?://[^/]+", oauth_base_url):
         raise site.fail("oauth_base_url", f"{oauth_base_url!r} is not an http(s) URL")
+    problem = domain_problem(urlsplit(oauth_base_url).netloc)
+    if problem is not None:
+        raise site.fail("oauth_base_url", problem)
     values: dict[str, str] = {}
     holds_secret = False
     for name in CREDENTIAL_ENV:
@@ -455,10 +537,10 @@ def _load_upload(up: _Reader) -> UploadConfig:
     bwlimit = up.size("bwlimit", 0)
     return UploadConfig(
         mode=UploadMode(up.choice("mode", d.mode.value, tuple(m.value for m in UploadMode))),
-        chunk_size=up.size("chunk_size", d.chunk_size, minimum=1),
+        chunk_size=up.size("chunk_size", d.chunk_size, minimum=MIN_CHUNK_SIZE),
         chunk_threshold=up.size("chunk_threshold", d.chunk_threshold),
         chunk_concurrency=up.integer("chunk_concurrency", d.chunk_concurrency, minimum=1),
-        concurrency=up.integer("concurrency", d.concurrency, minimum=1),
+        concurrency=up.integer("concurrency", d.concurrency, minimum=1, maximum=MAX_CONCURRENCY),
         bwlimit=bwlimit or None,
         max_attempts=up.integer("max_attempts", d.max_attempts, minimum=1),
         connect_timeout=_positive(up, "connect_timeout", d.connect_timeout),

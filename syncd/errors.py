@@ -50,6 +50,15 @@ class SidecarError(SyncdError):
     """A sidecar or folder-defaults file is malformed. Fails that file only."""
 
 
+class InvalidRequest(SyncdError):
+    """The request cannot be sent as built: the URL is malformed (a port out of range, a
+    host name that is not one), its scheme unsupported, a header invalid. No retry can
+    change that, and every request is built from the same settings, so it stops the run
+    rather than fail or park file after file. The message names the setting to check."""
+
+    stops_run = True
+
+
 # --- the wire: transport faults (retryable) -------------------------------
 
 

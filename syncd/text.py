@@ -8,6 +8,9 @@ the file system or the site goes through `printable()`.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 # Format characters that reorder or hide text (bidi embeddings, overrides and isolates).
 _BIDI_CONTROLS = frozenset(
     chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)
@@ -43,3 +46,25 @@ def printable(text: str) -> str:
     if text.isprintable():  # the common case, in C: nothing to escape
         return text
     return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines with `printable()` applied: a path or a site's message in a log record
+    cannot forge another record or drive the terminal, whichever module logged it.
+
+    A traceback keeps its line breaks (it is many lines by nature); each of its lines is
+    escaped on its own.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return _each_line(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _each_line(super().formatStack(stack_info))
+
+
+def _each_line(text: str) -> str:
+    return "\n".join(printable(line) for line in text.split("\n"))

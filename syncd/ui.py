@@ -33,7 +33,7 @@ QUEUED_LINE_EVERY_SECONDS = 1.0
 
 
 def _short(path: str, width: int = 40) -> str:
-    name = os.path.basename(path)
+    name = printable(os.path.basename(path))
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
 
@@ -51,6 +51,9 @@ class PlainProgress:
         self._stream_broken = False
 
     def _say(self, text: str) -> None:
+        # One event, one line: a newline or escape sequence in a file name or a site's
+        # message is shown escaped, never acted on (it could forge a line or clear the screen).
+        text = printable(text)
         with self._lock:
             if self._stream_broken:
                 return
@@ -87,11 +90,16 @@ class PlainProgress:
 
     def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
         with self._lock:
-            began, size = self._started.pop(path, (time.monotonic(), 0))
-        took = time.monotonic() - began
+            started = self._started.pop(path, None)
+        # A file can finish without starting (its sidecar or folder could not be read):
+        # then there is no size or time to tell, and "0 bytes" would be wrong.
+        sent = ""
+        if started is not None:
+            began, size = started
+            sent = f" ({size} bytes, {time.monotonic() - began:.1f} s)"
         extra = f": {detail}" if detail else ""
         self._say_queued()
-        self._say(f"{outcome} {path} ({size} bytes, {took:.1f} s){extra}")
+        self._say(f"{outcome} {path}{sent}{extra}")
 
     def note(self, text: str) -> None:
         self._say(text)
@@ -214,8 +222,9 @@ def report_dict(report: RunReport) -> dict[str, object]:
 
 
 def _verbatim(console: Console, text: str) -> None:
-    """A line that holds paths and messages: printed as is, no markup or highlighting."""
-    console.print(text, markup=False, highlight=False)
+    """A line that holds paths and messages: no markup or highlighting, and control
+    characters escaped (see syncd.text), so the line is one line and changes no terminal."""
+    console.print(printable(text), markup=False, highlight=False)
 
 
 def render_report(console: Console, report: RunReport) -> None:
@@ -282,7 +291,7 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
     if "file" in data:
         info = data["file"]
         if info is None:
-            console.print(f"{data['path']}: not in the journal", markup=False)
+            _verbatim(console, f"{data['path']}: not in the journal")
             if not data.get("events"):
                 return
         assert info is None or isinstance(info, dict)

@@ -231,3 +231,14 @@ def test_auth_without_consumer_key_is_a_config_error(tmp_path: Path) -> None:
     result = run("--config", str(tmp_path / "none.toml"), "auth", "--start")
     assert result.exit_code == 2
     assert "--consumer-key" in result.output
+
+
+def test_auth_with_an_oauth_url_that_can_never_work(sandbox_config: Path) -> None:
+    """Not retried or reported as a network fault: a usage error naming what to check."""
+    result = run(
+        "--config", str(sandbox_config), "auth", "--start",
+        "--oauth-base-url", "http://127.0.0.1:99999",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "the request cannot be sent (invalid URL:" in result.output
+    assert "oauth_base_url" in result.output

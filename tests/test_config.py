@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from syncd.config import (
+    MAX_CONCURRENCY,
     Secret,
     find_config_path,
     is_loopback_host,
@@ -168,6 +169,36 @@ BAD_CONFIGS = [
                  "not one of", id="watch-bad-mode"),
     pytest.param(SITE + "[[watch]]\npath = \"x\"\nalbun = \"x\"\n", "watch[0].albun",
                  "did you mean 'album'", id="watch-unknown-key"),
+    pytest.param(SITE + "[upload]\nconcurrency = 1000\n", "upload.concurrency",
+                 f"at most {MAX_CONCURRENCY}, got 1000", id="concurrency-over-the-cli-cap"),
+    pytest.param(SITE.replace('"video.example.com"', '"127.0.0.1:99999"'), "site.domain",
+                 "port '99999' is not a number from 1 to 65535", id="domain-port-too-big"),
+    pytest.param(SITE.replace('"video.example.com"', '"127.0.0.1:0"'), "site.domain",
+                 "port '0' is not a number from 1 to 65535", id="domain-port-zero"),
+    pytest.param(SITE.replace('"video.example.com"', '"video.example.com:"'), "site.domain",
+                 "port '' is not a number", id="domain-empty-port"),
+    pytest.param(SITE.replace('"video.example.com"', '"video.example.com:http"'),
+                 "site.domain", "port 'http' is not a number", id="domain-named-port"),
+    pytest.param(SITE.replace('"video.example.com"', '"video example.com"'), "site.domain",
+                 "is not a valid host name or IP address", id="domain-with-space"),
+    pytest.param(SITE.replace('"video.example.com"', '"video_archive.example.com"'),
+                 "site.domain", "is not a valid host name", id="domain-underscore"),
+    pytest.param(SITE.replace('"video.example.com"', '"-video.example.com"'), "site.domain",
+                 "is not a valid host name", id="domain-label-starts-with-hyphen"),
+    pytest.param(SITE.replace('"video.example.com"', '"video..example.com"'), "site.domain",
+                 "is not a valid host name", id="domain-empty-label"),
+    pytest.param(SITE.replace('"video.example.com"', '"300.1.2.3"'), "site.domain",
+                 "is not a valid host name or IP address", id="domain-bad-ipv4"),
+    pytest.param(SITE.replace('"video.example.com"', '"2001:db8::1"'), "site.domain",
+                 "an IPv6 address goes in brackets", id="domain-bare-ipv6"),
+    pytest.param(SITE.replace('"video.example.com"', '"[2001:db8::1"'), "site.domain",
+                 "missing ']'", id="domain-unclosed-bracket"),
+    pytest.param(SITE.replace('"video.example.com"', '"[video.example.com]"'), "site.domain",
+                 "is not an IPv6 address", id="domain-name-in-brackets"),
+    pytest.param(SITE.replace('"video.example.com"', '":8023"'), "site.domain",
+                 "the host name is missing", id="domain-port-only"),
+    pytest.param(SITE + "oauth_base_url = \"https://api.example.com:99999\"\n",
+                 "site.oauth_base_url", "port '99999' is not a number", id="oauth-url-bad-port"),
     pytest.param("[site\n", "", "not valid TOML", id="bad-toml"),
     pytest.param("[upload]\n", "site", "[site] section is required", id="no-site"),
 ]  # fmt: skip
@@ -183,6 +214,38 @@ def test_bad_config_messages(tmp_path: Path, text: str, key: str, words: str) ->
     assert f": {key}: " in message or not key, message
     assert words in message, message
     assert "hush" not in message
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "video.example.com",
+        "video.example.com.",  # fully qualified
+        "video.example.com:8443",
+        "localhost:8023",
+        "127.0.0.1:1",
+        "127.0.0.1:65535",
+        "[::1]:8023",
+        "[2001:db8::1]",
+        "vidéo.example.com",  # an internationalised name (sent as xn--...)
+        "1video.example.com",
+    ],
+)
+def test_good_domains_are_accepted(tmp_path: Path, domain: str) -> None:
+    text = SITE.replace('"video.example.com"', f'"{domain}"')
+    assert load_config(write(tmp_path, text), env={}).site.domain == domain
+
+
+@pytest.mark.parametrize("bwlimit", ['"0"', "0", '"0 MiB"'])
+def test_bwlimit_zero_means_unlimited(tmp_path: Path, bwlimit: str) -> None:
+    """The documented "0 = unlimited", however it is written."""
+    config = load_config(write(tmp_path, SITE + f"[upload]\nbwlimit = {bwlimit}\n"), env={})
+    assert config.upload.bwlimit is None
+
+
+def test_concurrency_at_the_cap_is_accepted(tmp_path: Path) -> None:
+    text = SITE + f"[upload]\nconcurrency = {MAX_CONCURRENCY}\n"
+    assert load_config(write(tmp_path, text), env={}).upload.concurrency == MAX_CONCURRENCY
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

@@ -406,32 +406,85 @@ def test_reserved_custom_keys_cover_every_parameter_sent_with_metadata() -> None
 
 
 UNREADABLE_CASES = [
-    ("sidecar is a directory", "x.mp4.json", "dir", "Is a directory"),
-    ("sidecar is a dangling symlink", "x.json", "dangling", "No such file or directory"),
-    ("folder defaults is a directory", ".syncd.json", "dir", "Is a directory"),
-    ("folder defaults is a dangling symlink", ".syncd.json", "dangling", "No such file"),
+    ("sidecar is a directory", "x.mp4.json", "dir", ": not a regular file (folder)"),
+    ("sidecar is a dangling symlink", "x.json", "dangling", ": cannot read: No such file"),
+    ("sidecar is a FIFO", "x.mp4.json", "fifo", ": not a regular file (FIFO)"),
+    ("sidecar links to a device", "x.json", "device", ": not a regular file (character device)"),
+    ("sidecar is over the size cap", "x.mp4.json", "huge", ": larger than 1 MiB"),
+    ("folder defaults is a directory", ".syncd.json", "dir", ": not a regular file (folder)"),
+    ("folder defaults is a dangling symlink", ".syncd.json", "dangling", ": cannot read: No such"),
+    ("folder defaults is a FIFO", ".syncd.json", "fifo", ": not a regular file (FIFO)"),
+    ("folder defaults links to a device", ".syncd.json", "device", "(character device)"),
+    ("folder defaults is over the size cap", ".syncd.json", "huge", ": larger than 1 MiB"),
 ]
 
 
+def make_unreadable(path: Path, kind: str) -> None:
+    """Sidecars that cannot be used. Tests run as root, so chmod 000 would not stop a read:
+    each case is unusable whoever reads it."""
+    if kind == "dir":
+        path.mkdir()
+    elif kind == "dangling":
+        path.symlink_to(path.parent / "gone.json")
+    elif kind == "fifo":
+        os.mkfifo(path)  # no writer: a blocking open or read would wait for ever
+    elif kind == "device":
+        path.symlink_to("/dev/null")  # reads as empty; /dev/zero would be endless
+    else:
+        # Sparse: one byte past the cap, without writing a megabyte.
+        with open(path, "wb") as fh:
+            fh.truncate(sidecar.MAX_SIDECAR_BYTES + 1)
+
+
+# A FIFO read by mistake would hang: fail the test instead.
+@pytest.mark.timeout(20)
 @pytest.mark.parametrize(
-    ("name", "kind", "os_error"),
+    ("name", "kind", "problem"),
     [case[1:] for case in UNREADABLE_CASES],
     ids=[case[0] for case in UNREADABLE_CASES],
 )
-def test_unreadable(tmp_path: Path, name: str, kind: str, os_error: str) -> None:
-    # Tests run as root, so chmod 000 would not stop a read: use a directory or a dead link.
+def test_unreadable(tmp_path: Path, name: str, kind: str, problem: str) -> None:
     make_tree(tmp_path, {}, ("x.mp4",))
     bad = tmp_path / name
-    if kind == "dir":
-        bad.mkdir()
-    else:
-        bad.symlink_to(tmp_path / "gone.json")
+    make_unreadable(bad, kind)
     with pytest.raises(SidecarError) as info:
         read_metadata(tmp_path / "x.mp4", tmp_path)
-    assert str(info.value).startswith(f"{bad}: cannot read: ")
-    assert os_error in str(info.value)
+    assert str(info.value).startswith(f"{bad}: "), str(info.value)
+    assert problem in str(info.value)
     # The broken file still counts as contributing, so fixing it is noticed.
     assert bad in sidecar_files(tmp_path / "x.mp4", tmp_path)
+
+
+def test_sidecar_at_the_cap_is_read(tmp_path: Path) -> None:
+    """The cap is a limit, not a cliff before it: a sidecar of exactly MAX_SIDECAR_BYTES
+    (a long description) is read."""
+    make_tree(tmp_path, {}, ("x.mp4",))
+    frame = b'{"title": "long", "description": ""}'
+    pad = b" " * (sidecar.MAX_SIDECAR_BYTES - len(frame))
+    (tmp_path / "x.mp4.json").write_bytes(frame[:-1] + pad + frame[-1:])
+    assert (tmp_path / "x.mp4.json").stat().st_size == sidecar.MAX_SIDECAR_BYTES
+    assert read_metadata(tmp_path / "x.mp4", tmp_path).title == "long"
+
+
+# A regular file whose stat says 0 bytes while it reads as several MiB (the kernel makes it
+# up as it is read): what a file growing after the size check looks like to the reader.
+LYING_SIZE_FILE = Path("/proc/kallsyms")
+
+
+def test_the_read_stops_at_the_cap_whatever_stat_says(tmp_path: Path) -> None:
+    """The size checked before reading is not trusted: the read itself stops at the cap."""
+    try:
+        st = LYING_SIZE_FILE.stat()
+        with open(LYING_SIZE_FILE, "rb") as fh:
+            real = len(fh.read(sidecar.MAX_SIDECAR_BYTES + 1))
+    except OSError:
+        real, st = 0, None
+    if st is None or st.st_size != 0 or real <= sidecar.MAX_SIDECAR_BYTES:
+        pytest.skip(f"{LYING_SIZE_FILE} is not a 0-byte-by-stat file over the cap here")
+    make_tree(tmp_path, {}, ("x.mp4",))
+    (tmp_path / "x.mp4.json").symlink_to(LYING_SIZE_FILE)
+    with pytest.raises(SidecarError, match=r"x\.mp4\.json: larger than 1 MiB"):
+        read_metadata(tmp_path / "x.mp4", tmp_path)
 
 
 def test_both_sidecar_names_is_an_error_naming_both(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 import syncd.ui
 from syncd.model import FileRow, ItemState
 from syncd.pipeline.report import RunReport
-from syncd.ui import PlainProgress, render_report, render_status
+from syncd.ui import PlainProgress, RichProgress, render_report, render_status
 
 ODD = "/archive/[red]clip[/red] [b].mp4"
 
@@ -85,3 +85,66 @@ def test_plain_progress_queued_lines_are_running_totals_at_most_each_second(
     assert lines[0] == "queued 100 file(s), 1000 bytes so far"
     assert lines[1].startswith("synced /a.mp4 (10 bytes")
     assert lines[2:] == ["queued 102 file(s), 1020 bytes so far"]
+
+
+# --- names and messages that hold control characters --------------------------------
+
+CLEARER = "/archive/\x1b[2Jclear.mp4"  # "erase the screen" inside a file name
+FORGER = "/archive/a\nFAILED x.mp4"  # a newline that would forge a FAILED line
+
+
+def test_rich_progress_shows_names_and_notes_escaped() -> None:
+    """The live display (a terminal): its own styling uses escape codes, a file name's
+    never do, and a name's newline never starts a line."""
+    out = io.StringIO()
+    console = Console(file=out, width=300, force_terminal=True, color_system="standard")
+    with RichProgress(console) as rich:
+        rich.add_work(2, 20)
+        for path in (CLEARER, FORGER):
+            rich.file_started(path, 10)
+            rich.file_bytes(path, 10)
+        rich.file_finished(CLEARER, "failed", f"{CLEARER}.json: title: expected a string")
+        rich.file_finished(FORGER, "retry", "the site said \x1b]0;owned\x07")
+        rich.note(f"recovered interrupted upload: {FORGER}")
+    text = out.getvalue()
+    assert "\x1b[2J" not in text and "\x1b]0;" not in text
+    assert "\nFAILED x.mp4" not in text
+    assert "failed /archive/\\x1b[2Jclear.mp4: /archive/\\x1b[2Jclear.mp4.json: title:" in text
+    assert "retry /archive/a\\nFAILED x.mp4: the site said \\x1b]0;owned\\x07" in text
+    assert "recovered interrupted upload: /archive/a\\nFAILED x.mp4" in text
+
+
+def test_plain_progress_escapes_every_line() -> None:
+    out = io.StringIO()
+    plain = PlainProgress(out)
+    plain.file_started(FORGER, 10)
+    plain.file_finished(FORGER, "synced", "1")
+    plain.note(f"skipped {CLEARER}")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("synced /archive/a\\nFAILED x.mp4 (10 bytes, ")
+    assert lines[1] == "skipped /archive/\\x1b[2Jclear.mp4"
+
+
+def test_plain_progress_gives_no_size_for_a_file_that_never_started() -> None:
+    out = io.StringIO()
+    PlainProgress(out).file_finished("/a.mp4", "failed", "/a.mp4.json: not a regular file")
+    assert out.getvalue() == "failed /a.mp4: /a.mp4.json: not a regular file\n"
+
+
+def test_report_and_status_escape_messages_too() -> None:
+    console, out = _console()
+    failed = _row(ItemState.FAILED, f"{FORGER}.json: invalid JSON")
+    render_report(console, RunReport(failed=[failed]))
+    row = {"path": CLEARER, "error_message": "site says \x1b[31mred", "error_code": "e"}
+    render_status(console, {"counts": {"failed": 1}, "failed": [row], "parked": []})
+    render_status(console, {"file": None, "path": FORGER, "events": []})
+    history = [{"at": "t", "from": "ready", "to": "failed", "detail": f"{CLEARER}: gone"}]
+    render_status(console, {"file": {"path": CLEARER}, "events": history})
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert not [line for line in text.splitlines() if line.startswith("FAILED x.mp4")]
+    assert f"FAILED {ODD}: /archive/a\\nFAILED x.mp4.json: invalid JSON" in text
+    assert "FAILED /archive/\\x1b[2Jclear.mp4: site says \\x1b[31mred" in text
+    assert "/archive/a\\nFAILED x.mp4: not in the journal" in text
+    assert "ready -> failed  /archive/\\x1b[2Jclear.mp4: gone" in text

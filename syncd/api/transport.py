@@ -7,6 +7,7 @@ the server may have received the whole request and acted on it.
 from __future__ import annotations
 
 import email.utils
+import re
 import socket
 import ssl
 import time
@@ -18,10 +19,23 @@ import urllib3.exceptions
 from syncd.errors import (
     ConnectError,
     ConnectionCut,
+    InvalidRequest,
     RateLimited,
     ServerError,
+    SyncdError,
     TimeoutError_,
-    TransportError,
+)
+
+# A URL's query string (it may carry a token) is left out of messages.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+# requests' errors for a request that can never be sent as built (checked before any byte
+# goes out): not transport faults, so never retried. InvalidProxyURL is an InvalidURL.
+_UNSENDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidHeader,
 )
 
 
@@ -82,15 +96,25 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def translate(
-    exc: requests.RequestException, host: str, method: str, sent_all: bool
-) -> TransportError:
-    """One syncd TransportError for a requests exception.
+def translate(exc: requests.RequestException, host: str, method: str, sent_all: bool) -> SyncdError:
+    """One syncd error for a requests exception: a TransportError (retryable), or
+    InvalidRequest when the request could never be sent (a malformed URL).
 
     `sent_all`: the whole body was handed to the socket before the failure, so
     the server may have acted on it (ambiguous) unless we know nothing was sent.
     """
     where = f"{method} on {host}"
+    if isinstance(exc, _UNSENDABLE):
+        # A header's text may hold a signature or token: name the kind of problem only.
+        what = (
+            "a request header is invalid"
+            if isinstance(exc, requests.exceptions.InvalidHeader)
+            else f"invalid URL: {_QUERY.sub('?...', _last_words([exc]))}"
+        )
+        return InvalidRequest(
+            f"{where}: the request cannot be sent ({what}); check site.domain and"
+            " site.scheme (or oauth_base_url) in the config"
+        )
     chain = _chain(exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return TimeoutError_(f"{where}: connect timeout (nothing sent)")

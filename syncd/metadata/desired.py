@@ -10,10 +10,12 @@ described for users in docs/metadata.md.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -30,6 +32,12 @@ NO_METADATA = Metadata()
 
 FOLDER_DEFAULTS_NAME = ".syncd.json"
 SIDECAR_SUFFIX = ".json"
+
+# The largest sidecar or `.syncd.json` read. Real ones are a few hundred bytes (a title,
+# a description, some tags); 1 MiB leaves room for a long description and stops a mistake
+# (a video renamed `.json`, a symlink to /dev/zero) from being read into memory.
+MAX_SIDECAR_BYTES = 1024 * 1024
+_MAX_SIDECAR_TEXT = f"{MAX_SIDECAR_BYTES / 1024**2:g} MiB"  # as the messages say it
 
 # Parsed folder defaults kept in memory. One entry per folder; 4096 folders is
 # far more than one scan touches at once, and each entry is a few hundred bytes.
@@ -248,6 +256,10 @@ def _folder_layer(path: Path) -> _Layer | None:
             _parse(path, FOLDER_KEYS)
         return None
     except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            # stat needs no permission on the file itself, only search permission on the
+            # folders above it: the folder is what cannot be read, not a `.syncd.json`.
+            raise SidecarError(f"{path.parent}: cannot read folder: {exc.strerror}") from None
         raise SidecarError(f"{path}: cannot read: {exc.strerror}") from None
     # The stat fields change whenever the file is rewritten, so an edit is
     # always seen while an unchanged file is parsed once for a whole folder.
@@ -281,10 +293,7 @@ def folder_parse_count() -> int:
 
 
 def _parse(path: Path, allowed: frozenset[str]) -> _Layer:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raw = read_sidecar_bytes(path)
     try:
         text = raw.decode("utf-8-sig")  # tolerate the BOM some editors write
     except UnicodeDecodeError as exc:
@@ -302,6 +311,60 @@ def _parse(path: Path, allowed: frozenset[str]) -> _Layer:
     if not isinstance(data, dict):
         raise SidecarError(f"{path}: expected a JSON object {{...}}, got {_json_type(data)}")
     return _validate(path, data, allowed)
+
+
+def read_sidecar_bytes(path: Path) -> bytes:
+    """The bytes of a sidecar or `.syncd.json`, which must be a regular file (symlinks
+    followed) of at most MAX_SIDECAR_BYTES.
+
+    A FIFO named like a sidecar would block a plain open() or read() for ever, and a device
+    (a symlink to /dev/zero) would be read until memory runs out: the type is checked
+    before opening and again on the open file (it may have been swapped in between), the
+    open does not block, and the read stops one byte past the cap whatever the file says
+    its size is. Raises SidecarError naming the file and the problem.
+    """
+    try:
+        _check_sidecar_stat(path, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        _check_sidecar_stat(path, os.fstat(fd))
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SIDECAR_BYTES:  # it grew after the check
+        raise _too_large(path)
+    return raw
+
+
+def _check_sidecar_stat(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise SidecarError(f"{path}: not a regular file ({_file_kind(st.st_mode)})")
+    if st.st_size > MAX_SIDECAR_BYTES:
+        raise _too_large(path)
+
+
+def _too_large(path: Path) -> SidecarError:
+    return SidecarError(
+        f"{path}: larger than {_MAX_SIDECAR_TEXT}; a sidecar holds metadata, not media"
+    )
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def _file_kind(mode: int) -> str:
+    return next((name for test, name in _FILE_KINDS if test(mode)), "special file")
 
 
 class _DuplicateKey(ValueError):

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TextIO
 
+from syncd.text import PrintableFormatter
+
 JOURNAL_STREAM_ENV = "JOURNAL_STREAM"
 # Today's human format, kept for terminals and files.
 TERMINAL_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -129,7 +131,8 @@ def make_formatter(log_format: LogFormat, journal: bool) -> logging.Formatter:
     if log_format is LogFormat.JSON:
         inner = json_formatter()
     else:
-        inner = logging.Formatter(JOURNAL_FORMAT if journal else TERMINAL_FORMAT)
+        # Records carry file names and the site's messages: escaped, whichever module logs.
+        inner = PrintableFormatter(JOURNAL_FORMAT if journal else TERMINAL_FORMAT)
     return _ServiceFormatter(inner, journal)
 
 

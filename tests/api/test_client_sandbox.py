@@ -19,9 +19,11 @@ from syncd.errors import (
     ConnectError,
     ConnectionCut,
     CredentialsError,
+    InvalidRequest,
     NotFound,
     RateLimited,
     ServerError,
+    SyncdError,
     TimeoutError_,
     TransportError,
 )
@@ -263,6 +265,25 @@ def test_connection_refused_tls_and_dns(sandbox: Sandbox) -> None:
     nowhere = SiteConfig("no-such-host.invalid", "k", Secret("s"), "t", Secret("ts"))
     with Client(nowhere) as c, pytest.raises(ConnectError, match="DNS lookup of no-such-host"):
         c.echo()
+
+
+@pytest.mark.parametrize("domain", ["127.0.0.1:99999", "bad host.example"])
+def test_a_url_that_can_never_work_is_not_a_transport_fault(tmp_path: Path, domain: str) -> None:
+    """requests' InvalidURL is not the network failing: retrying cannot help, so it is an
+    InvalidRequest (never retried, stops the run) naming the settings to check."""
+    site = SiteConfig(domain, "k", Secret("s-hush"), "t", Secret("ts-hush"), scheme="http")
+    with Client(site) as c:
+        for attempt in (
+            lambda: c.echo(),
+            lambda: c.photo_upload(FileSlice(media(tmp_path)), {"title": "x"}),
+        ):
+            with pytest.raises(SyncdError) as info:
+                attempt()
+            error = info.value
+            assert isinstance(error, InvalidRequest), repr(error)
+            assert not isinstance(error, TransportError)
+            assert not error.retryable and error.stops_run
+            assert "site.domain" in error.message and "hush" not in error.message
 
 
 def test_retries_for_idempotent_reads(sandbox: Sandbox, client: Client) -> None:
