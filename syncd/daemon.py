@@ -156,7 +156,8 @@ class Run:
 
     def metadata_for(self, row: FileRow) -> Metadata:
         root = Path(row.root)
-        return read_metadata(Path(row.path), root, self.base_metadata(root))
+        base = self.base_metadata(root)
+        return read_metadata(Path(row.path), root, base, self.config.metadata)
 
     # --- push -------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Desired metadata of a media file, from sidecars and folder defaults.
 
-Layers, lowest first: the `base` Metadata from the config, every `.syncd.json`
-from the root down to the file's folder, then the per-file sidecar
-(`<filename>.json` or `<stem>.json`). Later layers override earlier ones key
+Layers, lowest first: the `base` Metadata from the config, the folder defaults
+(`.syncd.json` / `.syncd.yaml`) of every folder from the root down to the file's
+folder, then the per-file sidecar (`<filename>.<ext>` or `<stem>.<ext>`, in JSON,
+YAML or XMP: see syncd.metadata.sidecar). Later layers override earlier ones key
 by key; `tags` accumulate and `custom` merges per variable. The format is
 described for users in docs/metadata.md.
 """
@@ -20,14 +21,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from syncd.config import MetadataConfig
 from syncd.errors import SidecarError
-from syncd.model import IDENTITY_NAMESPACE, Metadata
+from syncd.metadata.sidecar import fields
+from syncd.metadata.sidecar.fields import describe_type as _json_type
+from syncd.metadata.sidecar.provenance import Provenance, Source, SourceKind, SourceTracker
+from syncd.metadata.sidecar.reading import read_sidecar_text
+from syncd.metadata.sidecar.registry import (
+    BY_NAME,
+    FORMATS,
+    JSON,
+    YAML,
+    SidecarFormat,
+    folder_candidates,
+    format_of,
+    per_file_candidates,
+)
+from syncd.metadata.sidecar.xmp import load_xmp
+from syncd.metadata.sidecar.yml import load_yaml
+from syncd.model import IDENTITY_NAMESPACE, Chapter, Coordinates, Metadata, Thumbnail
 
 # The lowest layer when the config gives nothing (frozen, so safe to share).
 NO_METADATA = Metadata()
+# How sidecars are read when the config says nothing: every format, one per file.
+DEFAULT_OPTIONS = MetadataConfig()
 
-FOLDER_DEFAULTS_NAME = ".syncd.json"
-SIDECAR_SUFFIX = ".json"
 
 # Parsed folder defaults kept in memory. One entry per folder; 4096 folders is
 # far more than one scan touches at once, and each entry is a few hundred bytes.
@@ -37,9 +55,20 @@ FOLDER_CACHE_SIZE = 4096
 HINT_CUTOFF = 0.6
 
 FOLDER_KEYS = frozenset(
-    {"title", "description", "tags", "album", "albums", "publish", "publish_date", "custom"}
+    {
+        "title",
+        "description",
+        "tags",
+        "album",
+        "albums",
+        "publish",
+        "publish_date",
+        "custom",
+        "coordinates",
+        "thumbnail",
+    }
 )
-SIDECAR_ONLY_KEYS = frozenset({"replace_tags"})
+SIDECAR_ONLY_KEYS = frozenset({"replace_tags", "chapters"})
 SIDECAR_KEYS = FOLDER_KEYS | SIDECAR_ONLY_KEYS
 
 _DATE_FORMATS = {
@@ -66,46 +95,93 @@ class _Layer:
     publish_date: str | None = None
     custom: tuple[tuple[str, str], ...] = ()
     replace_tags: bool = False
+    chapters: tuple[Chapter, ...] | None = None
+    coordinates: Coordinates | None = None
+    thumbnail: Thumbnail | None = None
 
 
 # --- public API -------------------------------------------------------------
 
 
 def is_sidecar(path: Path) -> bool:
-    """True for metadata files (`.syncd.json`, `*.json`): never uploaded as media."""
-    return path.name.lower().endswith(SIDECAR_SUFFIX)
+    """True for metadata files (`*.json`, `*.yaml`, `*.yml`, `*.xmp`, `.syncd.*`): never
+    uploaded as media."""
+    return format_of(path) is not None
 
 
-def sidecar_files(media_path: Path, root: Path) -> list[Path]:
+def sidecar_files(
+    media_path: Path, root: Path, options: MetadataConfig = DEFAULT_OPTIONS
+) -> list[Path]:
     """Every existing file that contributes to `media_path`'s metadata, shallow first.
 
-    Both sidecar names are listed when both exist (an error for read_metadata),
-    so that fixing the ambiguity counts as a metadata change.
+    Files that make the metadata ambiguous (two sidecars, no sidecar_order) are
+    listed too (an error for read_metadata), so that fixing it counts as a change.
     """
-    found = [d / FOLDER_DEFAULTS_NAME for d in _folders(media_path, root)]
-    found = [p for p in found if _present(p)]
-    return found + [p for p in _sidecar_candidates(media_path) if _present(p)]
+    found = [p for d in _folders(media_path, root) for _, p in _folder_files(d, options)]
+    return found + [p for _, p in _present_in(per_file_candidates(media_path), options)]
 
 
-def read_metadata(media_path: Path, root: Path, base: Metadata = NO_METADATA) -> Metadata:
+def read_metadata(
+    media_path: Path,
+    root: Path,
+    base: Metadata = NO_METADATA,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+) -> Metadata:
     """The desired metadata of `media_path`, a file under the watch/push `root`.
 
     Raises SidecarError ("<file>: <key>: <problem>") when any contributing
     file is unreadable or malformed.
     """
-    layers = [_folder_layer(d / FOLDER_DEFAULTS_NAME) for d in _folders(media_path, root)]
-    sidecar = _sidecar_path(media_path)
-    if sidecar is not None:
-        layers.append(_parse(sidecar, SIDECAR_KEYS))
+    return read_metadata_with_sources(media_path, root, base, options)[0]
+
+
+def read_metadata_with_sources(
+    media_path: Path,
+    root: Path,
+    base: Metadata = NO_METADATA,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+    base_sources: Provenance | None = None,
+) -> tuple[Metadata, Provenance]:
+    """read_metadata, and where each final value came from.
+
+    `base_sources` says where `base`'s values came from (see
+    syncd.metadata.base.config_base); without it they are credited to the config.
+    """
+    sources = SourceTracker(base_sources or _credited_to_config(base))
     meta = base
-    for layer in layers:
-        if layer is not None:
-            meta = _apply(meta, layer)
+    for source, layer in _layers(media_path, root, options):
+        meta = _apply(meta, layer)
+        sources.record(layer, source)
     if meta.title is None:
         # A non-UTF-8 name's odd bytes become the text \xNN: a title must be real text.
         stem = media_path.stem.encode("utf-8", "surrogateescape")
         meta = replace(meta, title=stem.decode("utf-8", "backslashreplace"))
-    return meta
+        sources.set_field("title", Source(SourceKind.DEFAULT, detail="the file name"))
+    return meta, sources.result()
+
+
+def _credited_to_config(base: Metadata) -> Provenance:
+    config = Source(SourceKind.CONFIG)
+    set_fields = [f for f in ("title", "description", "publish_date") if getattr(base, f)]
+    return Provenance(
+        fields={f: config for f in [*set_fields, "albums", "publish"]},
+        tags={t: config for t in base.tags},
+        custom={name: config for name, _ in base.custom},
+    )
+
+
+def _layers(media_path: Path, root: Path, options: MetadataConfig) -> list[tuple[Source, _Layer]]:
+    """Every contributing file's validated layer, lowest first."""
+    layers: list[tuple[Source, _Layer]] = []
+    for folder in _folders(media_path, root):
+        for fmt, path in _folder_files(folder, options, check=True):
+            layer = _folder_layer(path)
+            if layer is not None:
+                layers.append((Source(SourceKind.FOLDER, str(path), fmt.name), layer))
+    for fmt, path in _per_file_sidecars(media_path, options):
+        layer = _parse_sidecar(path, SIDECAR_KEYS, options)
+        layers.append((Source(SourceKind.SIDECAR, str(path), fmt.name), layer))
+    return layers
 
 
 # --- finding files ----------------------------------------------------------
@@ -134,20 +210,68 @@ def _folders(media_path: Path, root: Path) -> list[Path]:
     return folders
 
 
-def _sidecar_candidates(media_path: Path) -> list[Path]:
-    by_name = media_path.with_name(media_path.name + SIDECAR_SUFFIX)
-    by_stem = media_path.with_name(media_path.stem + SIDECAR_SUFFIX)
-    return [by_name] if by_stem == by_name else [by_name, by_stem]
+def _read_formats(options: MetadataConfig) -> tuple[SidecarFormat, ...]:
+    """The formats read, lowest layer first: all of them unless sidecar_order says."""
+    if options.sidecar_order is None:
+        return FORMATS
+    return tuple(BY_NAME[name] for name in options.sidecar_order)
 
 
-def _sidecar_path(media_path: Path) -> Path | None:
-    present = [p for p in _sidecar_candidates(media_path) if _present(p)]
-    if len(present) > 1:
+def _present_in(
+    candidates: list[tuple[SidecarFormat, Path]], options: MetadataConfig
+) -> list[tuple[SidecarFormat, Path]]:
+    """The candidates that exist and whose format is read, in sidecar_order's order."""
+    order = _read_formats(options)
+    present = [(f, p) for f, p in candidates if f in order and _present(p)]
+    return sorted(present, key=lambda fp: order.index(fp[0]))
+
+
+def _per_file_sidecars(
+    media_path: Path, options: MetadataConfig
+) -> list[tuple[SidecarFormat, Path]]:
+    """The per-file sidecars to layer, lowest first; SidecarError when that is a guess."""
+    present = _present_in(per_file_candidates(media_path), options)
+    _one_of_each(media_path, "sidecars", present, options)
+    return present
+
+
+def _folder_files(
+    folder: Path, options: MetadataConfig, *, check: bool = False
+) -> list[tuple[SidecarFormat, Path]]:
+    """The folder-defaults files of `folder` to layer, lowest first."""
+    present = _present_in(folder_candidates(folder), options)
+    if check:
+        _one_of_each(folder, "folder-defaults files", present, options)
+    return present
+
+
+def _one_of_each(
+    subject: Path, what: str, present: list[tuple[SidecarFormat, Path]], options: MetadataConfig
+) -> None:
+    """Two files of one format (x.mp4.json and x.json) are always ambiguous; two formats
+    are, unless [metadata] sidecar_order layers them."""
+    for fmt in FORMATS:
+        same = [p for f, p in present if f is fmt]
+        if len(same) > 1:
+            raise SidecarError(
+                f"{subject}: {_count_of(same)} {what}, {_listed(same)}: "
+                "keep only one (which one applies would be a guess)"
+            )
+    if options.sidecar_order is None and len(present) > 1:
+        paths = [p for _, p in present]
         raise SidecarError(
-            f"{media_path}: two sidecars, {present[0]} and {present[1]}: "
-            "keep only one (which one applies would be a guess)"
+            f"{subject}: {_count_of(paths)} {what}, {_listed(paths)}: keep only one, "
+            "or set [metadata] sidecar_order to layer them"
         )
-    return present[0] if present else None
+
+
+def _count_of(paths: list[Path]) -> str:
+    return {2: "two", 3: "three", 4: "four"}.get(len(paths), str(len(paths)))
+
+
+def _listed(paths: list[Path]) -> str:
+    names = [str(p) for p in paths]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --- folder defaults, cached ------------------------------------------------
@@ -158,7 +282,7 @@ def _folder_layer(path: Path) -> _Layer | None:
         st = os.stat(path)  # follows symlinks: an edit to the target must be seen
     except FileNotFoundError:
         if _present(path):  # a dangling symlink: report it, do not ignore it
-            _parse(path, FOLDER_KEYS)
+            _parse_sidecar(path, FOLDER_KEYS)
         return None
     except OSError as exc:
         raise SidecarError(f"{path}: cannot read: {exc.strerror}") from None
@@ -175,7 +299,7 @@ def _folder_layer(path: Path) -> _Layer | None:
 def _cached_folder_layer(path: str, stat_key: tuple[int, ...]) -> _Layer | SidecarError:
     """Errors are cached too: one broken `.syncd.json` is parsed once, not once per file."""
     try:
-        return _parse(Path(path), FOLDER_KEYS)
+        return _parse_sidecar(Path(path), FOLDER_KEYS)
     except SidecarError as exc:
         return exc
 
@@ -191,6 +315,21 @@ def folder_parse_count() -> int:
 
 
 # --- parsing and validation -------------------------------------------------
+
+
+def _parse_sidecar(
+    path: Path, allowed: frozenset[str], options: MetadataConfig = DEFAULT_OPTIONS
+) -> _Layer:
+    """Read any format into the common vocabulary, then validate it like JSON."""
+    fmt = format_of(path)
+    if fmt is None or fmt is JSON:
+        return _parse(path, allowed)
+    text = read_sidecar_text(path, fmt.cap)
+    if fmt is YAML:
+        data = load_yaml(path, text)
+    else:
+        data = load_xmp(path, text, options.xmp_rating_variable)
+    return _validate(path, data, allowed)
 
 
 def _parse(path: Path, allowed: frozenset[str]) -> _Layer:
@@ -242,6 +381,8 @@ def _validate(path: Path, data: dict[str, Any], allowed: frozenset[str]) -> _Lay
     def err(key: str, problem: str) -> SidecarError:
         return SidecarError(f"{path}: {key}: {problem}")
 
+    per_file = allowed >= SIDECAR_ONLY_KEYS  # a sidecar, not folder defaults
+
     def typed(key: str, kind: type, kind_name: str) -> Any:
         value = data.get(key)
         if key in data and not _is(value, kind):
@@ -269,12 +410,21 @@ def _validate(path: Path, data: dict[str, Any], allowed: frozenset[str]) -> _Lay
         publish_date=_date(err, typed("publish_date", str, "a string")),
         custom=_custom(err, data["custom"]) if "custom" in data else (),
         replace_tags=bool(replace_tags),
+        chapters=fields.chapters(err, data["chapters"]) if "chapters" in data else None,
+        coordinates=(
+            fields.coordinates(err, data["coordinates"]) if "coordinates" in data else None
+        ),
+        thumbnail=(
+            fields.thumbnail(err, data["thumbnail"], path.parent if per_file else None)
+            if "thumbnail" in data
+            else None
+        ),
     )
 
 
 def _unknown_key_problem(key: str, allowed: frozenset[str]) -> str:
     if key in SIDECAR_ONLY_KEYS:
-        return f"only allowed in a per-file sidecar, not in {FOLDER_DEFAULTS_NAME}"
+        return "only allowed in a per-file sidecar, not in folder defaults (.syncd.*)"
     close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=HINT_CUTOFF)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown key; {hint}known keys: {', '.join(sorted(allowed))}"
@@ -285,20 +435,6 @@ def _is(value: Any, kind: type) -> bool:
     if kind is not bool and isinstance(value, bool):
         return False
     return isinstance(value, kind)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {json.dumps(value)}"
-    if isinstance(value, int | float):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _stripped(value: str | None) -> str | None:
@@ -384,4 +520,7 @@ def _apply(meta: Metadata, layer: _Layer) -> Metadata:
         publish=layer.publish if layer.publish is not None else meta.publish,
         publish_date=layer.publish_date if layer.publish_date is not None else meta.publish_date,
         custom=tuple(sorted(custom.items())),
+        chapters=layer.chapters if layer.chapters is not None else meta.chapters,
+        coordinates=layer.coordinates if layer.coordinates is not None else meta.coordinates,
+        thumbnail=layer.thumbnail if layer.thumbnail is not None else meta.thumbnail,
     )
