@@ -29,6 +29,7 @@ from syncd.errors import (
     CredentialsError,
     InvalidRequest,
     JournalError,
+    SidecarError,
     SyncdError,
 )
 from syncd.journal import Journal
@@ -269,6 +270,54 @@ def retry(ctx: click.Context, path: Path | None, all_: bool) -> None:
     finally:
         journal.close()
     click.echo(f"{n} file(s) queued again; run `syncd push` to send them")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The folder PATH is pushed from, where folder defaults start (default: the deepest "
+    "[[watch]] folder holding PATH, else PATH's own folder).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the same as JSON on stdout.")
+@click.pass_context
+def metadata(ctx: click.Context, path: Path, root: Path | None, as_json: bool) -> None:
+    """Show the metadata syncd would send for the media file PATH, and where each value
+    comes from (the config, a folder-defaults file, a sidecar and its format).
+
+    Exit status: 0 shown, 1 a sidecar or folder-defaults file is bad (the message says
+    which and why), 2 configuration or usage error.
+    """
+    from syncd.metadata.base import config_base
+    from syncd.metadata.desired import is_sidecar, read_metadata_with_sources
+    from syncd.metadata.explain import explain_dict, explain_lines
+
+    try:  # nothing is sent: credentials need not be complete
+        config = load_config(ctx.obj.get("config_path"), require_tokens=False)
+    except ConfigError as exc:
+        click.echo(f"syncd: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    path = Path(os.path.abspath(path))
+    if is_sidecar(path):
+        raise click.UsageError(f"{path} is a metadata file; give the media file it describes")
+    if root is None:
+        watch = config.watch_root_for(path)
+        root = watch.path if watch else path.parent
+    root = Path(os.path.abspath(root))
+    if root not in path.parents:
+        raise click.UsageError(f"{path} is not under --root {root}")
+    base, base_sources = config_base(config, path)
+    try:
+        meta, sources = read_metadata_with_sources(path, root, base, config.metadata, base_sources)
+    except SidecarError as exc:
+        click.echo(f"syncd: {exc.message}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(explain_dict(path, root, meta, sources), indent=2))
+    else:
+        for line in explain_lines(path, root, meta, sources):
+            click.echo(line)
 
 
 # --- check and auth -----------------------------------------------------------

@@ -133,6 +133,21 @@ class DaemonConfig:
     metrics_listen: ListenAddress | None = None  # Prometheus endpoint; None = off
 
 
+# The sidecar formats, by the names `[metadata] sidecar_order` uses (syncd.metadata.sidecar
+# has one reader per name).
+SIDECAR_FORMATS = ("json", "yaml", "xmp")
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataConfig:
+    """`[metadata]`: how sidecars are read (see docs/metadata.md)."""
+
+    # Formats read when one file has sidecars in several, lowest layer first. None: two
+    # formats for one file is an error; a format left out of the list is not read at all.
+    sidecar_order: tuple[str, ...] | None = None
+    xmp_rating_variable: str | None = None  # custom variable that gets xmp:Rating; None: ignored
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
@@ -141,6 +156,7 @@ class Config:
     scan: ScanConfig = ScanConfig()
     watch: tuple[WatchRoot, ...] = ()
     daemon: DaemonConfig = DaemonConfig()
+    metadata: MetadataConfig = MetadataConfig()
     source: Path | None = None  # the file this came from, for messages
 
     def watch_root_for(self, path: str | os.PathLike[str]) -> WatchRoot | None:
@@ -189,6 +205,8 @@ _SIZE_UNITS = {
     "g": 1024**3,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+# Custom photo variables travel as form fields: the same rule as in sidecars.
+_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def parse_size(text: str | int) -> int:
@@ -581,6 +599,25 @@ def _load_scan(sc: _Reader) -> ScanConfig:
     )
 
 
+def _load_metadata(md: _Reader) -> MetadataConfig:
+    md.check_keys({"sidecar_order", "xmp_rating_variable"})
+    order: tuple[str, ...] | None = None
+    if "sidecar_order" in md.table:
+        order = md.strings("sidecar_order")
+        known = ", ".join(repr(f) for f in SIDECAR_FORMATS)
+        if not order:
+            raise md.fail("sidecar_order", f"list at least one format ({known}), lowest first")
+        for name in order:
+            if name not in SIDECAR_FORMATS:
+                raise md.fail("sidecar_order", f"{name!r} is not a sidecar format ({known})")
+        if len(set(order)) != len(order):
+            raise md.fail("sidecar_order", "a format is listed twice")
+    variable = md.string("xmp_rating_variable")
+    if variable is not None and not _VARIABLE_NAME.fullmatch(variable):
+        raise md.fail("xmp_rating_variable", "variable names use only letters, digits and _")
+    return MetadataConfig(sidecar_order=order, xmp_rating_variable=variable)
+
+
 def _load_watch(source: str, raw: object, base: Path) -> tuple[WatchRoot, ...]:
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: watch: expected [[watch]] tables, got {_type_name(raw)}")
@@ -700,7 +737,7 @@ def parse_config(
     name = str(source) if source else "<config>"
     base = source.parent if source else Path.cwd()
     top = _Reader(name, data, "")
-    top.check_keys({"site", "journal", "upload", "scan", "watch", "daemon"})
+    top.check_keys({"site", "journal", "upload", "scan", "watch", "daemon", "metadata"})
     if "site" not in data:
         raise ConfigError(f"{name}: site: the [site] section is required")
     site, holds_secret = _load_site(top.table_at("site"), env, base, require_tokens)
@@ -716,6 +753,7 @@ def parse_config(
         scan=_load_scan(top.table_at("scan")),
         watch=_load_watch(name, data.get("watch", []), base),
         daemon=_load_daemon(top.table_at("daemon")),
+        metadata=_load_metadata(top.table_at("metadata")),
         source=source,
     )
     return config, holds_secret

@@ -134,8 +134,39 @@ class LocalFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Chapter:
+    """One chapter of a video: where it starts (seconds) and what it is called."""
+
+    start: float  # seconds from the beginning, >= 0
+    title: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinates:
+    """Where the media was made (WGS 84 degrees; north and east positive)."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """The item's thumbnail: a video frame (`time`, seconds) or an image (`file`, a name in
+    the media file's folder). Exactly one is set."""
+
+    time: float | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Metadata:
-    """What the remote item should look like. Tags exclude the identity marker."""
+    """What the remote item should look like. Tags exclude the identity marker.
+
+    `chapters`, `coordinates` and `thumbnail` are None when no layer gives them: they
+    then leave `digest()` as it was before they existed, so items without them keep
+    their applied digest.
+    """
 
     title: str | None = None
     description: str | None = None
@@ -144,22 +175,29 @@ class Metadata:
     publish: bool = True
     publish_date: str | None = None
     custom: tuple[tuple[str, str], ...] = ()  # custom photo variables, sorted
+    chapters: tuple[Chapter, ...] | None = None  # sorted by start; () = "no chapters"
+    coordinates: Coordinates | None = None
+    thumbnail: Thumbnail | None = None
 
     def digest(self) -> str:
         """Stable hash of the desired state: changes iff the metadata changes."""
-        payload = json.dumps(
-            {
-                "title": self.title,
-                "description": self.description,
-                "tags": sorted(set(self.tags)),
-                "albums": sorted(set(self.albums)),
-                "publish": self.publish,
-                "publish_date": self.publish_date,
-                "custom": sorted(self.custom),
-            },
-            sort_keys=True,
-            ensure_ascii=False,
-        )
+        fields: dict[str, object] = {
+            "title": self.title,
+            "description": self.description,
+            "tags": sorted(set(self.tags)),
+            "albums": sorted(set(self.albums)),
+            "publish": self.publish,
+            "publish_date": self.publish_date,
+            "custom": sorted(self.custom),
+        }
+        # Only when set, so that digests of metadata without them stay what they were.
+        if self.chapters is not None:
+            fields["chapters"] = [[c.start, c.title, c.description] for c in self.chapters]
+        if self.coordinates is not None:
+            fields["coordinates"] = [self.coordinates.latitude, self.coordinates.longitude]
+        if self.thumbnail is not None:
+            fields["thumbnail"] = [self.thumbnail.time, self.thumbnail.file]
+        payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

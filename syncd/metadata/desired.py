@@ -1,8 +1,9 @@
 """Desired metadata of a media file, from sidecars and folder defaults.
 
-Layers, lowest first: the `base` Metadata from the config, every `.syncd.json`
-from the root down to the file's folder, then the per-file sidecar
-(`<filename>.json` or `<stem>.json`). Later layers override earlier ones key
+Layers, lowest first: the `base` Metadata from the config, the folder defaults
+(`.syncd.json` / `.syncd.yaml`) of every folder from the root down to the file's
+folder, then the per-file sidecar (`<filename>.<ext>` or `<stem>.<ext>`, in JSON,
+YAML or XMP: see syncd.metadata.sidecar). Later layers override earlier ones key
 by key; `tags` accumulate and `custom` merges per variable. The format is
 described for users in docs/metadata.md.
 """
@@ -15,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,21 +23,35 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from syncd.config import WatchRoot
+from syncd.config import MetadataConfig
 from syncd.errors import SidecarError
-from syncd.model import IDENTITY_NAMESPACE, Metadata
+from syncd.metadata.sidecar import fields
+from syncd.metadata.sidecar.fields import describe_type as _json_type
+from syncd.metadata.sidecar.provenance import Provenance, Source, SourceKind, SourceTracker
+from syncd.metadata.sidecar.reading import read_sidecar_text
+from syncd.metadata.sidecar.registry import (
+    BY_NAME,
+    FORMATS,
+    JSON,
+    TEXT_SIDECAR_CAP,
+    YAML,
+    SidecarFormat,
+    folder_candidates,
+    format_of,
+    per_file_candidates,
+)
+from syncd.metadata.sidecar.xmp import load_xmp
+from syncd.metadata.sidecar.yml import load_yaml
+from syncd.model import IDENTITY_NAMESPACE, Chapter, Coordinates, Metadata, Thumbnail
 
 # The lowest layer when the config gives nothing (frozen, so safe to share).
 NO_METADATA = Metadata()
+# How sidecars are read when the config says nothing: every format, one per file.
+DEFAULT_OPTIONS = MetadataConfig()
 
-FOLDER_DEFAULTS_NAME = ".syncd.json"
-SIDECAR_SUFFIX = ".json"
 
-# The largest sidecar or `.syncd.json` read. Real ones are a few hundred bytes (a title,
-# a description, some tags); 1 MiB leaves room for a long description and stops a mistake
-# (a video renamed `.json`, a symlink to /dev/zero) from being read into memory.
-MAX_SIDECAR_BYTES = 1024 * 1024
-_MAX_SIDECAR_TEXT = f"{MAX_SIDECAR_BYTES / 1024**2:g} MiB"  # as the messages say it
+# The largest JSON or YAML sidecar (or folder defaults) read; see registry.TEXT_SIDECAR_CAP.
+MAX_SIDECAR_BYTES = TEXT_SIDECAR_CAP
 
 # Parsed folder defaults kept in memory. One entry per folder; 4096 folders is
 # far more than one scan touches at once, and each entry is a few hundred bytes.
@@ -47,9 +61,20 @@ FOLDER_CACHE_SIZE = 4096
 HINT_CUTOFF = 0.6
 
 FOLDER_KEYS = frozenset(
-    {"title", "description", "tags", "album", "albums", "publish", "publish_date", "custom"}
+    {
+        "title",
+        "description",
+        "tags",
+        "album",
+        "albums",
+        "publish",
+        "publish_date",
+        "custom",
+        "coordinates",
+        "thumbnail",
+    }
 )
-SIDECAR_ONLY_KEYS = frozenset({"replace_tags"})
+SIDECAR_ONLY_KEYS = frozenset({"replace_tags", "chapters"})
 SIDECAR_KEYS = FOLDER_KEYS | SIDECAR_ONLY_KEYS
 
 _DATE_FORMATS = {
@@ -102,32 +127,30 @@ class _Layer:
     publish_date: str | None = None
     custom: tuple[tuple[str, str], ...] = ()
     replace_tags: bool = False
+    chapters: tuple[Chapter, ...] | None = None
+    coordinates: Coordinates | None = None
+    thumbnail: Thumbnail | None = None
 
 
 # --- public API -------------------------------------------------------------
 
 
 def is_sidecar(path: Path) -> bool:
-    """True for metadata files (`.syncd.json`, `*.json`): never uploaded as media."""
-    return path.name.lower().endswith(SIDECAR_SUFFIX)
+    """True for metadata files (`*.json`, `*.yaml`, `*.yml`, `*.xmp`, `.syncd.*`): never
+    uploaded as media."""
+    return format_of(path) is not None
 
 
-def sidecar_files(media_path: Path, root: Path) -> list[Path]:
+def sidecar_files(
+    media_path: Path, root: Path, options: MetadataConfig = DEFAULT_OPTIONS
+) -> list[Path]:
     """Every existing file that contributes to `media_path`'s metadata, shallow first.
 
-    Both sidecar names are listed when both exist (an error for read_metadata),
-    so that fixing the ambiguity counts as a metadata change.
+    Files that make the metadata ambiguous (two sidecars, no sidecar_order) are
+    listed too (an error for read_metadata), so that fixing it counts as a change.
     """
-    found = [d / FOLDER_DEFAULTS_NAME for d in _folders(media_path, root)]
-    found = [p for p in found if _present(p)]
-    return found + [p for p in _sidecar_candidates(media_path) if _present(p)]
-
-
-def base_metadata(watch: WatchRoot | None, publish: bool) -> Metadata:
-    """The lowest layer, from the config: `[upload] publish` and the [[watch]] root's album
-    and tags (the deepest root that holds the file; see Config.watch_root_for)."""
-    albums = (watch.album,) if watch and watch.album else ()
-    return Metadata(tags=watch.tags if watch else (), albums=albums, publish=publish)
+    found = [p for d in _folders(media_path, root) for _, p in _folder_files(d, options)]
+    return found + [p for _, p in _present_in(per_file_candidates(media_path), options)]
 
 
 # A metadata source as the signature sees it: its version, or None when it is absent. A
@@ -155,14 +178,18 @@ def version_of(st: os.stat_result) -> tuple[int, ...]:
 
 def source_paths(media_path: Path, root: Path) -> list[Path]:
     """Every path whose presence or content can change `media_path`'s metadata, shallow
-    first, whether it exists or not: each folder's defaults, then the per-file sidecars."""
-    return [d / FOLDER_DEFAULTS_NAME for d in _folders(media_path, root)] + _sidecar_candidates(
-        media_path
-    )
+    first, whether it exists or not: each folder's defaults, then the per-file sidecars,
+    in every format."""
+    folders = [p for d in _folders(media_path, root) for _, p in folder_candidates(d)]
+    return folders + [p for _, p in per_file_candidates(media_path)]
 
 
 def metadata_signature(
-    media_path: Path, root: Path, base: Metadata, lookup: SourceLookup = source_version
+    media_path: Path,
+    root: Path,
+    base: Metadata,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+    lookup: SourceLookup = source_version,
 ) -> str:
     """A fingerprint of everything `read_metadata(media_path, root, base)` depends on: the
     config's layer, the file's name (the default title) and each source's version.
@@ -174,6 +201,7 @@ def metadata_signature(
     """
     h = hashlib.blake2b(digest_size=12)
     h.update(base.digest().encode())
+    h.update(repr(options).encode())  # which formats are read, and how
     h.update(os.fsencode(media_path.name))
     for path in source_paths(media_path, root):
         version = lookup(path)
@@ -182,33 +210,85 @@ def metadata_signature(
     return h.hexdigest()
 
 
-def read_metadata(media_path: Path, root: Path, base: Metadata = NO_METADATA) -> Metadata:
+def read_metadata(
+    media_path: Path,
+    root: Path,
+    base: Metadata = NO_METADATA,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+) -> Metadata:
     """The desired metadata of `media_path`, a file under the watch/push `root`.
 
     Raises SidecarError ("<file>: <key>: <problem>") when any contributing
     file is unreadable or malformed.
     """
-    layers = [_folder_layer(d / FOLDER_DEFAULTS_NAME) for d in _folders(media_path, root)]
-    sidecar = _sidecar_path(media_path)
-    if sidecar is not None:
-        layers.append(_parse(sidecar, SIDECAR_KEYS))
+    return read_metadata_with_sources(media_path, root, base, options)[0]
+
+
+def read_metadata_with_sources(
+    media_path: Path,
+    root: Path,
+    base: Metadata = NO_METADATA,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+    base_sources: Provenance | None = None,
+) -> tuple[Metadata, Provenance]:
+    """read_metadata, and where each final value came from.
+
+    `base_sources` says where `base`'s values came from (see
+    syncd.metadata.base.config_base); without it they are credited to the config.
+    """
+    sources = SourceTracker(base_sources or _credited_to_config(base))
     meta = base
-    for layer in layers:
-        if layer is not None:
-            meta = _apply(meta, layer)
+    for source, layer in _layers(media_path, root, options):
+        meta = _apply(meta, layer)
+        sources.record(layer, source)
     if meta.title is None:
         # A non-UTF-8 name's odd bytes become the text \xNN: a title must be real text.
         stem = media_path.stem.encode("utf-8", "surrogateescape")
         meta = replace(meta, title=stem.decode("utf-8", "backslashreplace"))
-    return meta
+        sources.set_field("title", Source(SourceKind.DEFAULT, detail="the file name"))
+    return meta, sources.result()
+
+
+def _credited_to_config(base: Metadata) -> Provenance:
+    config = Source(SourceKind.CONFIG)
+    set_fields = [f for f in ("title", "description", "publish_date") if getattr(base, f)]
+    return Provenance(
+        fields={f: config for f in [*set_fields, "albums", "publish"]},
+        tags={t: config for t in base.tags},
+        custom={name: config for name, _ in base.custom},
+    )
+
+
+def _layers(media_path: Path, root: Path, options: MetadataConfig) -> list[tuple[Source, _Layer]]:
+    """Every contributing file's validated layer, lowest first."""
+    layers: list[tuple[Source, _Layer]] = []
+    for folder in _folders(media_path, root):
+        for fmt, path in _folder_files(folder, options, check=True):
+            layer = _folder_layer(path)
+            if layer is not None:
+                layers.append((Source(SourceKind.FOLDER, str(path), fmt.name), layer))
+    for fmt, path in _per_file_sidecars(media_path, options):
+        layer = _parse_sidecar(path, SIDECAR_KEYS, options)
+        layers.append((Source(SourceKind.SIDECAR, str(path), fmt.name), layer))
+    return layers
 
 
 # --- finding files ----------------------------------------------------------
 
 
 def _present(path: Path) -> bool:
-    # lexists: a dangling symlink is a broken sidecar to report, not an absent one.
-    return os.path.lexists(path)
+    """Whether a sidecar name exists (a dangling symlink does: a broken sidecar to report,
+    not an absent one). A folder that cannot be searched is named as the problem: whether
+    it holds a sidecar cannot be known, and the file must not go up without it."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise SidecarError(f"{path.parent}: cannot read folder: {exc.strerror}") from None
+        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return True
 
 
 def _folders(media_path: Path, root: Path) -> list[Path]:
@@ -229,20 +309,68 @@ def _folders(media_path: Path, root: Path) -> list[Path]:
     return folders
 
 
-def _sidecar_candidates(media_path: Path) -> list[Path]:
-    by_name = media_path.with_name(media_path.name + SIDECAR_SUFFIX)
-    by_stem = media_path.with_name(media_path.stem + SIDECAR_SUFFIX)
-    return [by_name] if by_stem == by_name else [by_name, by_stem]
+def _read_formats(options: MetadataConfig) -> tuple[SidecarFormat, ...]:
+    """The formats read, lowest layer first: all of them unless sidecar_order says."""
+    if options.sidecar_order is None:
+        return FORMATS
+    return tuple(BY_NAME[name] for name in options.sidecar_order)
 
 
-def _sidecar_path(media_path: Path) -> Path | None:
-    present = [p for p in _sidecar_candidates(media_path) if _present(p)]
-    if len(present) > 1:
+def _present_in(
+    candidates: list[tuple[SidecarFormat, Path]], options: MetadataConfig
+) -> list[tuple[SidecarFormat, Path]]:
+    """The candidates that exist and whose format is read, in sidecar_order's order."""
+    order = _read_formats(options)
+    present = [(f, p) for f, p in candidates if f in order and _present(p)]
+    return sorted(present, key=lambda fp: order.index(fp[0]))
+
+
+def _per_file_sidecars(
+    media_path: Path, options: MetadataConfig
+) -> list[tuple[SidecarFormat, Path]]:
+    """The per-file sidecars to layer, lowest first; SidecarError when that is a guess."""
+    present = _present_in(per_file_candidates(media_path), options)
+    _one_of_each(media_path, "sidecars", present, options)
+    return present
+
+
+def _folder_files(
+    folder: Path, options: MetadataConfig, *, check: bool = False
+) -> list[tuple[SidecarFormat, Path]]:
+    """The folder-defaults files of `folder` to layer, lowest first."""
+    present = _present_in(folder_candidates(folder), options)
+    if check:
+        _one_of_each(folder, "folder-defaults files", present, options)
+    return present
+
+
+def _one_of_each(
+    subject: Path, what: str, present: list[tuple[SidecarFormat, Path]], options: MetadataConfig
+) -> None:
+    """Two files of one format (x.mp4.json and x.json) are always ambiguous; two formats
+    are, unless [metadata] sidecar_order layers them."""
+    for fmt in FORMATS:
+        same = [p for f, p in present if f is fmt]
+        if len(same) > 1:
+            raise SidecarError(
+                f"{subject}: {_count_of(same)} {what}, {_listed(same)}: "
+                "keep only one (which one applies would be a guess)"
+            )
+    if options.sidecar_order is None and len(present) > 1:
+        paths = [p for _, p in present]
         raise SidecarError(
-            f"{media_path}: two sidecars, {present[0]} and {present[1]}: "
-            "keep only one (which one applies would be a guess)"
+            f"{subject}: {_count_of(paths)} {what}, {_listed(paths)}: keep only one, "
+            "or set [metadata] sidecar_order to layer them"
         )
-    return present[0] if present else None
+
+
+def _count_of(paths: list[Path]) -> str:
+    return {2: "two", 3: "three", 4: "four"}.get(len(paths), str(len(paths)))
+
+
+def _listed(paths: list[Path]) -> str:
+    names = [str(p) for p in paths]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --- folder defaults, cached ------------------------------------------------
@@ -253,7 +381,7 @@ def _folder_layer(path: Path) -> _Layer | None:
         st = os.stat(path)  # follows symlinks: an edit to the target must be seen
     except FileNotFoundError:
         if _present(path):  # a dangling symlink: report it, do not ignore it
-            _parse(path, FOLDER_KEYS)
+            _parse_sidecar(path, FOLDER_KEYS)
         return None
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM):
@@ -274,7 +402,7 @@ def _folder_layer(path: Path) -> _Layer | None:
 def _cached_folder_layer(path: str, stat_key: tuple[int, ...]) -> _Layer | SidecarError:
     """Errors are cached too: one broken `.syncd.json` is parsed once, not once per file."""
     try:
-        return _parse(Path(path), FOLDER_KEYS)
+        return _parse_sidecar(Path(path), FOLDER_KEYS)
     except SidecarError as exc:
         return exc
 
@@ -292,14 +420,23 @@ def folder_parse_count() -> int:
 # --- parsing and validation -------------------------------------------------
 
 
+def _parse_sidecar(
+    path: Path, allowed: frozenset[str], options: MetadataConfig = DEFAULT_OPTIONS
+) -> _Layer:
+    """Read any format into the common vocabulary, then validate it like JSON."""
+    fmt = format_of(path)
+    if fmt is None or fmt is JSON:
+        return _parse(path, allowed)
+    text = read_sidecar_text(path, fmt.cap)
+    if fmt is YAML:
+        data = load_yaml(path, text)
+    else:
+        data = load_xmp(path, text, options.xmp_rating_variable)
+    return _validate(path, data, allowed)
+
+
 def _parse(path: Path, allowed: frozenset[str]) -> _Layer:
-    raw = read_sidecar_bytes(path)
-    try:
-        text = raw.decode("utf-8-sig")  # tolerate the BOM some editors write
-    except UnicodeDecodeError as exc:
-        raise SidecarError(
-            f"{path}: not valid UTF-8 (bad byte at offset {exc.start}); save it as UTF-8"
-        ) from None
+    text = read_sidecar_text(path, JSON.cap)
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
@@ -311,60 +448,6 @@ def _parse(path: Path, allowed: frozenset[str]) -> _Layer:
     if not isinstance(data, dict):
         raise SidecarError(f"{path}: expected a JSON object {{...}}, got {_json_type(data)}")
     return _validate(path, data, allowed)
-
-
-def read_sidecar_bytes(path: Path) -> bytes:
-    """The bytes of a sidecar or `.syncd.json`, which must be a regular file (symlinks
-    followed) of at most MAX_SIDECAR_BYTES.
-
-    A FIFO named like a sidecar would block a plain open() or read() for ever, and a device
-    (a symlink to /dev/zero) would be read until memory runs out: the type is checked
-    before opening and again on the open file (it may have been swapped in between), the
-    open does not block, and the read stops one byte past the cap whatever the file says
-    its size is. Raises SidecarError naming the file and the problem.
-    """
-    try:
-        _check_sidecar_stat(path, os.stat(path))
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        _check_sidecar_stat(path, os.fstat(fd))
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(MAX_SIDECAR_BYTES + 1)
-    except OSError as exc:
-        raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_SIDECAR_BYTES:  # it grew after the check
-        raise _too_large(path)
-    return raw
-
-
-def _check_sidecar_stat(path: Path, st: os.stat_result) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise SidecarError(f"{path}: not a regular file ({_file_kind(st.st_mode)})")
-    if st.st_size > MAX_SIDECAR_BYTES:
-        raise _too_large(path)
-
-
-def _too_large(path: Path) -> SidecarError:
-    return SidecarError(
-        f"{path}: larger than {_MAX_SIDECAR_TEXT}; a sidecar holds metadata, not media"
-    )
-
-
-_FILE_KINDS = (
-    (stat.S_ISDIR, "folder"),
-    (stat.S_ISFIFO, "FIFO"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
-def _file_kind(mode: int) -> str:
-    return next((name for test, name in _FILE_KINDS if test(mode)), "special file")
 
 
 class _DuplicateKey(ValueError):
@@ -391,6 +474,8 @@ def _validate(path: Path, data: dict[str, Any], allowed: frozenset[str]) -> _Lay
 
     def err(key: str, problem: str) -> SidecarError:
         return SidecarError(f"{path}: {key}: {problem}")
+
+    per_file = allowed >= SIDECAR_ONLY_KEYS  # a sidecar, not folder defaults
 
     def typed(key: str, kind: type, kind_name: str) -> Any:
         value = data.get(key)
@@ -419,12 +504,21 @@ def _validate(path: Path, data: dict[str, Any], allowed: frozenset[str]) -> _Lay
         publish_date=_date(err, typed("publish_date", str, "a string")),
         custom=_custom(err, data["custom"]) if "custom" in data else (),
         replace_tags=bool(replace_tags),
+        chapters=fields.chapters(err, data["chapters"]) if "chapters" in data else None,
+        coordinates=(
+            fields.coordinates(err, data["coordinates"]) if "coordinates" in data else None
+        ),
+        thumbnail=(
+            fields.thumbnail(err, data["thumbnail"], path.parent if per_file else None)
+            if "thumbnail" in data
+            else None
+        ),
     )
 
 
 def _unknown_key_problem(key: str, allowed: frozenset[str]) -> str:
     if key in SIDECAR_ONLY_KEYS:
-        return f"only allowed in a per-file sidecar, not in {FOLDER_DEFAULTS_NAME}"
+        return "only allowed in a per-file sidecar, not in folder defaults (.syncd.*)"
     close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=HINT_CUTOFF)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown key; {hint}known keys: {', '.join(sorted(allowed))}"
@@ -435,20 +529,6 @@ def _is(value: Any, kind: type) -> bool:
     if kind is not bool and isinstance(value, bool):
         return False
     return isinstance(value, kind)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {json.dumps(value)}"
-    if isinstance(value, int | float):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _stripped(value: str | None) -> str | None:
@@ -551,4 +631,7 @@ def _apply(meta: Metadata, layer: _Layer) -> Metadata:
         publish=layer.publish if layer.publish is not None else meta.publish,
         publish_date=layer.publish_date if layer.publish_date is not None else meta.publish_date,
         custom=tuple(sorted(custom.items())),
+        chapters=layer.chapters if layer.chapters is not None else meta.chapters,
+        coordinates=layer.coordinates if layer.coordinates is not None else meta.coordinates,
+        thumbnail=layer.thumbnail if layer.thumbnail is not None else meta.thumbnail,
     )

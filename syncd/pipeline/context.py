@@ -15,11 +15,11 @@ from syncd.config import Config
 from syncd.journal import Journal, make_owner
 from syncd.local.scan import MetadataProbe
 from syncd.metadata.albums import AlbumResolver
+from syncd.metadata.base import base_metadata
 from syncd.metadata.desired import (
     DANGLING,
     SourceLookup,
     SourceVersion,
-    base_metadata,
     is_sidecar,
     metadata_signature,
     read_metadata,
@@ -97,18 +97,26 @@ class RunContext:
         return watch.path if watch is not None else Path(row.root)
 
     def base_metadata(self, path: str) -> Metadata:
-        return base_metadata(self.config.watch_root_for(path), self.config.upload.publish)
+        return base_metadata(self.config, path)
 
     def signature(self, row: FileRow) -> str:
         """The signature of what the file's metadata is made of. Take it before reading the
         metadata, so an edit made while reading shows as a change later."""
         return metadata_signature(
-            Path(row.path), self.metadata_root(row), self.base_metadata(row.path)
+            Path(row.path),
+            self.metadata_root(row),
+            self.base_metadata(row.path),
+            self.config.metadata,
         )
 
     def read_metadata(self, row: FileRow) -> Metadata:
         """The file's desired metadata. Raises SidecarError."""
-        return read_metadata(Path(row.path), self.metadata_root(row), self.base_metadata(row.path))
+        return read_metadata(
+            Path(row.path),
+            self.metadata_root(row),
+            self.base_metadata(row.path),
+            self.config.metadata,
+        )
 
     def desired(self, row: FileRow) -> tuple[Metadata, str]:
         """The desired metadata and the signature of its sources (taken first)."""
@@ -152,8 +160,11 @@ class ConfigProbe:
         return str(watch.path) if watch is not None else scan_root
 
     def signature(self, path: str, root: str, lookup: SourceLookup) -> str:
-        return metadata_signature(Path(path), Path(root), self._ctx.base_metadata(path), lookup)
+        ctx = self._ctx
+        base = ctx.base_metadata(path)
+        return metadata_signature(Path(path), Path(root), base, ctx.config.metadata, lookup)
 
     def digest(self, path: str, root: str) -> str:
-        base = self._ctx.base_metadata(path)
-        return read_metadata(Path(path), Path(root), base).digest()
+        ctx = self._ctx
+        base = ctx.base_metadata(path)
+        return read_metadata(Path(path), Path(root), base, ctx.config.metadata).digest()
