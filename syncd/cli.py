@@ -232,6 +232,34 @@ def push(
 
 
 @main.command()
+@click.pass_context
+def watch(ctx: click.Context) -> None:
+    """Run as a service: watch the [[watch]] folders and upload what appears, for ever.
+
+    New files are uploaded once complete; renamed and moved files follow their items;
+    sidecar edits update them. First SIGTERM/Ctrl-C: finish what is in flight (up to
+    [daemon] stop_timeout), then exit 0; a second: at once. SIGHUP re-reads the config.
+    Under systemd (Type=notify) it reports READY, STATUS and WATCHDOG.
+    """
+    from syncd.watch import watch_main
+
+    config = _load_config_or_exit(ctx)
+    if not config.watch:
+        raise click.UsageError("configure [[watch]] folders for syncd watch to watch")
+    if ctx.obj.get("verbose", 0) == 0:  # a service says what it does: one line per file
+        logging.getLogger().setLevel(logging.INFO)
+    journal = _open_journal_or_exit(config)
+    try:
+        code = watch_main(config, journal)
+    except JournalError as exc:
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        code = EXIT_CONFIG
+    finally:
+        journal.close()
+    sys.exit(code)
+
+
+@main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

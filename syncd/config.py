@@ -131,6 +131,12 @@ class DaemonConfig:
     # and network filesystems send none, so a periodic walk catches what was missed.
     rescan_interval: float = 3600.0
     metrics_listen: ListenAddress | None = None  # Prometheus endpoint; None = off
+    # Seconds between walks of a root watched by polling (network filesystems, or inotify
+    # unavailable): each walk stats the whole tree, so not every second as watchdog's default.
+    poll_interval: float = 10.0
+    # A file is looked at once its events have been quiet this long (a burst of writes is
+    # one look, not hundreds); a close-after-write event is looked at at once.
+    debounce: float = 0.2
 
 
 # The sidecar formats, by the names `[metadata] sidecar_order` uses (syncd.metadata.sidecar
@@ -693,7 +699,9 @@ def _plausible_ipv4(host: str) -> bool:
 
 
 def _load_daemon(dm: _Reader) -> DaemonConfig:
-    dm.check_keys({"stop_timeout", "rescan_interval", "metrics_listen"})
+    dm.check_keys(
+        {"stop_timeout", "rescan_interval", "metrics_listen", "poll_interval", "debounce"}
+    )
     d = DaemonConfig()
     listen_text = dm.string("metrics_listen")
     listen = None
@@ -708,6 +716,8 @@ def _load_daemon(dm: _Reader) -> DaemonConfig:
         stop_timeout=_positive(dm, "stop_timeout", d.stop_timeout),
         rescan_interval=_positive(dm, "rescan_interval", d.rescan_interval),
         metrics_listen=listen,
+        poll_interval=_positive(dm, "poll_interval", d.poll_interval),
+        debounce=dm.number("debounce", d.debounce),
     )
 
 

@@ -34,6 +34,15 @@ class ItemState(StrEnum):
 BAD_SIDECAR = "bad_sidecar"
 
 
+class ObserverState(StrEnum):
+    """What watches one root of `syncd watch` right now."""
+
+    INOTIFY = "inotify"  # inotify events
+    POLLING = "polling"  # periodic stat walks (configured, or inotify unavailable or full)
+    RESTARTING = "restarting"  # the observer died; restarting with back-off
+    MISSING = "missing"  # the root does not exist (yet, or any more); retried
+
+
 class UploadMode(StrEnum):
     DIRECT = "direct"  # one multipart /api/photo/upload
     TOKEN = "token"  # get-upload-token + one whole-file redeem

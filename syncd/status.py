@@ -77,4 +77,10 @@ def collect_status(journal: Journal, path: Path | None) -> dict[str, Any]:
         "failed": [_row_summary(r) for r in journal.rows_in([ItemState.FAILED], root)],
         "parked": [_row_summary(r) for r in journal.rows_in([ItemState.RETRY], root)],
         "chunked_in_progress": sessions,
+        # What is being sent right now (by this host's `syncd watch`, a push, ...).
+        "uploading": [
+            {"path": printable(r.path), "owner": r.lease_owner, "since": _when(r.updated_at)}
+            for r in uploading
+            if r.state is ItemState.UPLOADING
+        ],
     }

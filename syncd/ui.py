@@ -328,6 +328,11 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
                 f" (next attempt {row['next_attempt_at']})" if row.get("next_attempt_at") else ""
             )
             _verbatim(console, f"{label} {row['path']}: {why}{extra}")
+    for row in data.get("uploading", []):
+        _verbatim(
+            console,
+            f"UPLOADING {row['path']} ({_owner_text(row['owner'])}, since {row['since']})",
+        )
     for s in data.get("chunked_in_progress", []):
         _verbatim(
             console,

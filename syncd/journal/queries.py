@@ -111,6 +111,13 @@ class Queries(JournalDb):
                 return True
         return False
 
+    def oldest_ready(self) -> float | None:
+        """When the file waiting longest to be uploaded became ready (None: none waits)."""
+        found = self._read(
+            "SELECT MIN(updated_at) FROM files WHERE state = ?", (str(ItemState.READY),)
+        )
+        return None if not found or found[0][0] is None else float(found[0][0])
+
     def metadata_behind(self, *, roots: Sequence[str] | None = None) -> list[FileRow]:
         """Items whose metadata on the site is behind (uploaded, or synced with a desired
         digest not yet applied), by path; found through the metadata-work index."""

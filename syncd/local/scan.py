@@ -246,13 +246,21 @@ class _Walk:
 
 
 def _walk(
-    root: str, filt: _Filter, cfg: ScanConfig, report: ScanReport, probe: MetadataProbe | None
+    root: str,
+    filt: _Filter,
+    cfg: ScanConfig,
+    report: ScanReport,
+    probe: MetadataProbe | None,
+    *,
+    rel_base: str = "",
+    recursive: bool = True,
 ) -> _Walk:
+    """Walk `root` (a folder `rel_base` below its watch root, for the filters)."""
     found = _Walk()
     root_st = os.stat(root)
     # Each stack entry carries the (dev, ino) of the dirs above it, for loop detection.
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
-        (root, "", frozenset({(root_st.st_dev, root_st.st_ino)}))
+        (root, rel_base, frozenset({(root_st.st_dev, root_st.st_ino)}))
     ]
     while stack:
         directory, rel_dir, ancestors = stack.pop()
@@ -293,7 +301,8 @@ def _walk(
                 if key in ancestors:
                     report.not_media(entry.path, "symlink loop: points to a directory above it")
                     continue
-                subdirs.append((entry.path, rel + "/", ancestors | {key}))
+                if recursive:
+                    subdirs.append((entry.path, rel + "/", ancestors | {key}))
                 continue
             if not filt.wants_file(entry.name, rel):
                 report.skipped_filter += 1
@@ -323,6 +332,17 @@ def _is_under(path: str, directories: Sequence[str]) -> bool:
     return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in directories)
 
 
+@dataclass(frozen=True, slots=True)
+class ScanScope:
+    """A part of a tree to look at: the folder `path` under the watch `root` it belongs to
+    (the filters and the metadata layers start there); only the folder's own entries
+    unless `recursive`. A whole root is ScanScope(root, root)."""
+
+    path: str
+    root: str
+    recursive: bool = True
+
+
 def scan(
     roots: Sequence[Path],
     journal: Journal,
@@ -338,20 +358,83 @@ def scan(
     """Scan every root once; see the module docstring. Never raises for one bad file.
     Stopped early by `should_stop`, the files not looked at yet stay as they were. Without
     a `probe`, metadata sources are not looked at (and rows are rooted at the scan root)."""
+    scopes = []
+    for root_path in roots:
+        root = os.path.abspath(os.fsdecode(root_path))
+        scopes.append(ScanScope(root, root))
+    return scan_scopes(
+        scopes,
+        journal,
+        cfg,
+        clock=clock,
+        no_wait=no_wait,
+        hash_file=hash_file,
+        on_ready=on_ready,
+        should_stop=should_stop,
+        probe=probe,
+    )
+
+
+def scan_scopes(
+    scopes: Sequence[ScanScope],
+    journal: Journal,
+    cfg: ScanConfig,
+    *,
+    clock: Clock,
+    no_wait: bool = False,
+    hash_file: HashFile = sha256_file,
+    on_ready: OnReady | None = None,
+    should_stop: ShouldStop | None = None,
+    probe: MetadataProbe | None = None,
+) -> ScanReport:
+    """scan() over parts of trees: what a file-system event touched (its folder), or a
+    folder that appeared (recursively). See ScanScope."""
     report = ScanReport()
     filt = _Filter(cfg)
     if hash_file is sha256_file and should_stop is not None:
         hash_file = functools.partial(sha256_file, should_stop=should_stop)
     hooks = _Hooks(hash_file, on_ready or _ignore_ready, should_stop or _never, probe)
-    for root_path in roots:
+    for scope in scopes:
         if hooks.should_stop():
             break
-        root = os.path.abspath(os.fsdecode(root_path))
-        if not os.path.isdir(root):
-            report.problem(root, "root is not a directory (missing or unmounted?)")
-            continue  # and nothing under it counts as vanished
-        _scan_root(root, journal, cfg, filt, report, clock=clock, no_wait=no_wait, hooks=hooks)
+        if not os.path.isdir(scope.path):
+            _scope_gone(scope, journal, report)
+            continue
+        rel_base = _rel_base(scope, filt)
+        if rel_base is None:
+            continue  # inside a hidden, junk or excluded folder: never looked at
+        _scan_root(
+            scope, rel_base, journal, cfg, filt, report, clock=clock, no_wait=no_wait, hooks=hooks
+        )
     return report
+
+
+def _rel_base(scope: ScanScope, filt: _Filter) -> str | None:
+    """The scope's folder relative to its root, as the filters see it ("" or "a/b/"); None
+    when a folder on the way is one a walk from the root would skip."""
+    rel = os.path.relpath(scope.path, scope.root)
+    if rel == ".":
+        return ""
+    base = ""
+    for name in rel.split(os.sep):
+        if name == ".." or filt.skip_dir(name, base + name):
+            return None
+        base += name + "/"
+    return base
+
+
+def _scope_gone(scope: ScanScope, journal: Journal, report: ScanReport) -> None:
+    """A root that is not a folder is a problem (unmounted?) and nothing under it is known
+    to be gone. A folder below a root that is gone while its parent is there was deleted
+    (or moved away): its rows go as vanished files do."""
+    if scope.path == scope.root or not os.path.isdir(os.path.dirname(scope.path)):
+        report.problem(scope.path, "root is not a directory (missing or unmounted?)")
+        return
+    if os.path.lexists(scope.path):
+        return  # not a folder any more, but something is there: the parent's scan decides
+    for path, row in journal.rows_under(scope.path).items():
+        if plan_missing(row, could_look=True).kind == "vanished" and journal.mark_vanished(path):
+            report.vanished += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +461,8 @@ def _gone(path: str) -> bool:
 
 
 def _scan_root(
-    root: str,
+    scope: ScanScope,
+    rel_base: str,
     journal: Journal,
     cfg: ScanConfig,
     filt: _Filter,
@@ -388,11 +472,22 @@ def _scan_root(
     no_wait: bool,
     hooks: _Hooks,
 ) -> None:
-    known = journal.rows_under(root)
+    root = scope.root
+    known = journal.rows_under(scope.path)
+    if not scope.recursive:  # the folder's own files only
+        known = {p: r for p, r in known.items() if os.path.dirname(p) == scope.path}
     try:
-        walk = _walk(root, filt, cfg, report, hooks.probe)
+        walk = _walk(
+            scope.path,
+            filt,
+            cfg,
+            report,
+            hooks.probe,
+            rel_base=rel_base,
+            recursive=scope.recursive,
+        )
     except OSError as exc:
-        report.problem(root, f"cannot scan root: {exc.strerror or exc}")
+        report.problem(scope.path, f"cannot scan root: {exc.strerror or exc}")
         return
     probe = hooks.probe
 

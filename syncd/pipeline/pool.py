@@ -37,11 +37,15 @@ IDLE_POLL_SECONDS = 0.2
 # A worker that died (a bug, a journal that cannot be written) is restarted after this
 # long, in a pool that keeps going after a worker failure (`syncd watch`).
 WORKER_RESTART_SECONDS = 5.0
+# A daemon whose credentials are refused pauses uploading and tries again this often: an
+# operator fixing a token should not also have to restart the service.
+CREDENTIALS_RETRY_SECONDS = 60.0
 
 
 class OnWorkerFailure(Enum):
     STOP_RUN = "stop"  # a burst: report and stop (the files left would wait for nobody)
-    RESTART = "restart"  # a daemon: one bad file must not end the service
+    RESTART = "restart"  # a daemon: one bad file must not end the service; bad credentials
+    # pause uploading (and are tried again) instead of ending it
 
 
 class WorkerPool:
@@ -53,6 +57,7 @@ class WorkerPool:
         roots: Sequence[str] | None,
         on_failure: OnWorkerFailure,
         track_synced: bool = True,
+        idle_poll: float | None = None,
     ) -> None:
         self.ctx = ctx
         self.announcer = announcer
@@ -60,6 +65,8 @@ class WorkerPool:
         self.on_failure = on_failure
         self.fatal: SyncdError | None = None
         self._track_synced = track_synced
+        # How often an idle worker looks for work coming due (read here, so tests may patch it).
+        self._idle_poll = IDLE_POLL_SECONDS if idle_poll is None else idle_poll
         self.synced_paths: set[str] = set()  # what this run's workers brought to `synced`
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
@@ -77,6 +84,9 @@ class WorkerPool:
         self._renewer: threading.Thread | None = None
         self._workers_gone = threading.Event()
         self._size = 0
+        self._tools_generation = 0  # bumped when workers must make new clients (reload)
+        self.paused_until = 0.0  # credentials refused: no claims until then
+        self.pause_reason = ""
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -108,6 +118,32 @@ class WorkerPool:
         if self._renewer is not None:
             self._renewer.join(timeout=5)
 
+    def resize(self, size: int) -> None:
+        """Run `size` workers from now on: more are started; extra ones leave once idle."""
+        with self._lock:
+            old, self._size = self._size, size
+        for i in range(old, size):
+            self._spawn(i)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def refresh_clients(self) -> None:
+        """Credentials or the site's settings changed: each worker makes a new client
+        before its next piece of work."""
+        with self._lock:
+            self._tools_generation += 1
+        self.wake()
+
+    def paused(self) -> bool:
+        return self.ctx.clock.time() < self.paused_until
+
+    def resume(self) -> None:
+        self.paused_until = 0.0
+        self.pause_reason = ""
+        self.wake()
+
     def wake(self) -> None:
         with self._work_ready:
             self._generation += 1
@@ -133,6 +169,12 @@ class WorkerPool:
 
     # --- workers -----------------------------------------------------------------------
 
+    def _taking_work(self, index: int) -> bool:
+        """False while draining, paused, or when this worker is beyond the pool's size."""
+        if self.ctx.lifecycle.draining.is_set() or self.paused():
+            return False
+        return index < self._size
+
     def _worker(self, index: int) -> None:
         ctx = self.ctx
         try:
@@ -140,16 +182,26 @@ class WorkerPool:
         except Exception as exc:
             self._worker_failed(index, exc)
             return
+        made_at = self._tools_generation
         try:
             while not ctx.stop and not self._done.is_set():
+                if index >= self._size:
+                    return  # the pool was made smaller
                 generation = self._generation
+                if not self._taking_work(index):
+                    self._wait_for_work(generation)
+                    continue
+                if made_at != self._tools_generation:
+                    tools.close()
+                    tools, made_at = WorkerTools(ctx), self._tools_generation
                 work = self._claim()
                 if work is None:
                     self._wait_for_work(generation)
                     continue
                 kind, row = work
                 try:
-                    self.announcer.claimed(row.path, row.size)
+                    if kind == "upload":  # metadata work sends no bytes
+                        self.announcer.claimed(row.path, row.size)
                     state = run_upload(tools, row) if kind == "upload" else run_metadata(tools, row)
                     if state is ItemState.PENDING:
                         self.requeued.set()
@@ -164,14 +216,30 @@ class WorkerPool:
             return
         except Exception as exc:
             if isinstance(exc, SyncdError) and exc.stops_run:  # bad credentials and the like
-                log.error("stopping the run: %s", exc)
-                with self._lock:
-                    self.fatal = self.fatal or exc
-                ctx.lifecycle.request_stop()
+                self._credentials_refused(index, exc)
             else:
                 self._worker_failed(index, exc)
         finally:
             tools.close()
+
+    def _credentials_refused(self, index: int, exc: SyncdError) -> None:
+        if self.on_failure is OnWorkerFailure.RESTART:
+            ctx = self.ctx
+            self.pause_reason = str(exc)
+            self.paused_until = ctx.clock.time() + CREDENTIALS_RETRY_SECONDS
+            log.error(
+                "uploading paused for %.0f s: %s (fix the credentials; no restart needed)",
+                CREDENTIALS_RETRY_SECONDS,
+                exc,
+            )
+            ctx.lifecycle.wake.set()
+            if not ctx.stop:
+                self._spawn(index)  # it waits out the pause with the others
+            return
+        log.error("stopping the run: %s", exc)
+        with self._lock:
+            self.fatal = self.fatal or exc
+        self.ctx.lifecycle.request_stop()
 
     def _claim(self) -> tuple[str, FileRow] | None:
         ctx = self.ctx
@@ -199,7 +267,7 @@ class WorkerPool:
     def _wait_for_work(self, seen_generation: int) -> None:
         with self._work_ready:
             if not self._done.is_set() and self._generation == seen_generation:
-                self._work_ready.wait(IDLE_POLL_SECONDS)
+                self._work_ready.wait(self._idle_poll)
 
     def _worker_failed(self, index: int, exc: Exception) -> None:
         """A worker is ending on an error no file's handling caught."""

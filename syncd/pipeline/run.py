@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from syncd.pipeline.context import RunContext
 from syncd.pipeline.feeds import Feed
@@ -17,9 +18,24 @@ log = logging.getLogger(__name__)
 EXIT_INTERRUPTED = 130
 
 
-def run_pipeline(ctx: RunContext, pool: WorkerPool, feed: Feed, stop_rule: StopRule) -> None:
+def run_pipeline(
+    ctx: RunContext,
+    pool: WorkerPool,
+    feed: Feed,
+    stop_rule: StopRule,
+    *,
+    on_tick: Callable[[], float | None] | None = None,
+    drain_timeout: float = 0.0,
+    idle_poll: float = IDLE_POLL_SECONDS,
+) -> None:
     """Run until the stop rule says done or a stop is asked for. Workers start before the
-    feed's first scan and take each file as soon as it is ready."""
+    feed's first scan and take each file as soon as it is ready.
+
+    `on_tick` runs on every pass of the loop (a daemon's watchdog ping, status, reload)
+    and may say when it next wants to run. When the run is asked to drain, no new work is
+    taken and transfers in flight get `drain_timeout` seconds to finish before they are
+    abandoned at their next block.
+    """
     lifecycle = ctx.lifecycle
     pool.start(ctx.concurrency)
     try:
@@ -27,17 +43,30 @@ def run_pipeline(ctx: RunContext, pool: WorkerPool, feed: Feed, stop_rule: StopR
         if not ctx.stop:
             pool.claim_since = None  # the scan has seen what earlier runs left: it may go too
             pool.wake()
+        drain_until: float | None = None
         while not ctx.stop:
             lifecycle.wake.clear()  # before looking, so no change goes unnoticed
             exit_if_forced(ctx)
-            if pool.requeued.is_set():
-                pool.requeued.clear()
-                feed.poke()
-            wants = feed.step()
+            wants = on_tick() if on_tick is not None else None
             now = ctx.clock.time()
-            if stop_rule.done(pool, feed, now):
-                break
-            timeout = IDLE_POLL_SECONDS if wants is None else min(IDLE_POLL_SECONDS, wants - now)
+            if lifecycle.draining.is_set():
+                if drain_until is None:
+                    drain_until = now + drain_timeout
+                    busy = len(pool.inflight())
+                    log.info("stopping: %d transfer(s) get %.0f s to finish", busy, drain_timeout)
+                if not pool.busy() or now >= drain_until:
+                    lifecycle.request_stop()  # what is still in flight stops at its next block
+                    break
+                wants = drain_until if wants is None else min(wants, drain_until)
+            else:
+                if pool.requeued.is_set():
+                    pool.requeued.clear()
+                    feed.poke()
+                fed = feed.step()
+                wants = fed if wants is None else (wants if fed is None else min(wants, fed))
+                if stop_rule.done(pool, feed, now):
+                    break
+            timeout = idle_poll if wants is None else min(idle_poll, wants - now)
             # Woken early when a worker finishes, the scan readies a file, or a stop comes.
             ctx.clock.wait(lifecycle.wake, max(0.0, timeout))
     except BaseException:

@@ -131,7 +131,7 @@ def run_metadata(tools: WorkerTools, row: FileRow) -> ItemState | None:
         _defer(ctx, row, policy.park_max, "internal_error", f"internal error: {exc!r}", row.parks)
         return None
     if done:
-        ctx.progress.file_finished(row.path, "synced", row.photo_id or "")
+        ctx.progress.file_finished(row.path, "updated", f"metadata of photo {row.photo_id}")
         return ItemState.SYNCED
     return None
 

@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from types import TracebackType
 from typing import Self
 from wsgiref.simple_server import WSGIServer
@@ -42,18 +41,9 @@ from prometheus_client.registry import Collector
 
 from syncd import __version__
 from syncd.config import ListenAddress
-from syncd.model import ItemState
+from syncd.model import ItemState, ObserverState
 
 log = logging.getLogger(__name__)
-
-
-class ObserverState(StrEnum):
-    """What watches one root right now."""
-
-    INOTIFY = "inotify"  # inotify events
-    POLLING = "polling"  # periodic stat walks (configured, or inotify unavailable or full)
-    RESTARTING = "restarting"  # the observer died; restarting with back-off
-    MISSING = "missing"  # the root does not exist (yet, or any more); retried
 
 
 @dataclass(frozen=True, slots=True)

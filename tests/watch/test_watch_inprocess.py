@@ -1,0 +1,67 @@
+"""`syncd watch` in this process, where a test can stand in for the kernel: inotify's limits
+hit, and what the daemon says about it."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import assert_once_each, make_tree, wait_for
+from watch_helpers import WAIT, watch_config
+
+from syncd.config import ObserverMode, load_config
+from syncd.journal import Journal
+from syncd.local.watch import make_observer
+from syncd.model import ObserverState
+from syncd.sandbox import Sandbox
+from syncd.watch import Watch
+
+
+@pytest.mark.parametrize(
+    ("code", "sysctl"),
+    [
+        (errno.ENOSPC, "fs.inotify.max_user_watches"),
+        (errno.EMFILE, "fs.inotify.max_user_instances"),
+    ],
+)
+def test_inotify_limit_names_the_sysctl_and_the_root_is_polled(
+    sandbox: Sandbox,
+    sandbox_config: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    code: int,
+    sysctl: str,
+) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    watch_config(sandbox_config, archive)
+    config = load_config(sandbox_config)
+    tried: list[ObserverMode] = []
+
+    def kernel_at_its_limit(mode: ObserverMode, poll_interval: float):  # type: ignore[no-untyped-def]
+        tried.append(mode)
+        if mode is not ObserverMode.POLLING:
+            raise OSError(code, "inotify limit reached")
+        return make_observer(mode, poll_interval)
+
+    caplog.set_level(logging.INFO)
+    with Journal.open(config.journal_path) as journal:
+        watch = Watch(config, journal, observer_factory=kernel_at_its_limit)
+        thread = threading.Thread(target=watch.run, daemon=True)
+        thread.start()
+        try:
+            wait_for("the root watched", lambda: watch.observer_states, WAIT)
+            files = make_tree(archive, 3, size=1200)
+            wait_for("3 items", lambda: len(sandbox.items()) == 3, WAIT)
+            assert_once_each(sandbox, files)
+            assert watch.observer_states[str(archive)] is ObserverState.POLLING
+            assert tried[:2] == [ObserverMode.AUTO, ObserverMode.POLLING]
+            said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            assert any(sysctl in m and "polling" in m for m in said), said
+        finally:
+            watch.lifecycle.request_drain()
+            thread.join(timeout=WAIT)
+        assert not thread.is_alive()

@@ -1,0 +1,234 @@
+"""`syncd watch`'s lifecycle as a service: signals, kills, reloads, systemd notifications and
+refused credentials (a real subprocess against the sandbox)."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import assert_once_each, make_tree, run_syncd, sigkill, upload_requests
+from watch_helpers import WAIT, WatchProcess, wait_for_items, wait_until, watch_config
+
+from syncd.sandbox import Sandbox
+
+SEED = 20261129
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    root = tmp_path / "archive"
+    root.mkdir()
+    return root
+
+
+def test_sigterm_lets_the_upload_in_flight_finish_and_a_restart_sends_nothing(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive)
+    sandbox.faults.add("photo/upload", delay=2.0, count=1)  # the answer comes 2 s late
+    files = make_tree(archive, 1, size=5000)
+    log = tmp_path / "watch.log"
+    daemon = WatchProcess(sandbox_config, log)
+    try:
+        # The item is stored before the delayed answer: the transfer is in flight.
+        wait_until("the upload in flight", lambda: len(sandbox.items()) == 1, daemon)
+        assert daemon.stop() == 0  # drained: the transfer finished within stop_timeout
+        assert "stopped; the journal is consistent" in daemon.output()
+        assert_once_each(sandbox, files)
+    finally:
+        daemon.kill()
+    again = WatchProcess(sandbox_config, tmp_path / "again.log")
+    try:
+        again.wait_for_log("ready:")  # the start-up scan is done and its work queued
+        wait_until("an idle pool", lambda: "0 queued, 0 uploading" in again.output(), again)
+        assert again.stop() == 0
+        assert upload_requests(sandbox) == 1
+        assert_once_each(sandbox, files)
+    finally:
+        again.kill()
+
+
+def test_a_second_signal_stops_at_once_and_a_restart_ends_exactly_once(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive)
+    sandbox.faults.add("photo/upload", delay=120.0, count=1)  # longer than any test waits
+    files = make_tree(archive, 1, size=5000)
+    log = tmp_path / "watch.log"
+    daemon = WatchProcess(sandbox_config, log)
+    try:
+        # The item is stored before the delayed answer: the transfer is in flight.
+        wait_until("the upload in flight", lambda: len(sandbox.items()) == 1, daemon)
+        # `syncd status` works beside the running daemon and shows what it is sending.
+        status = run_syncd(sandbox_config, "status")
+        assert status.returncode == 0, status.stderr
+        assert f"UPLOADING {files[0]} (pid {daemon.proc.pid} on" in status.stdout
+        daemon.signal(signal.SIGTERM)
+        daemon.wait_for_log("transfer(s) get")  # draining, the transfer still in flight
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=WAIT) == 130
+    finally:
+        daemon.kill()
+    sandbox.faults.clear()
+    again = WatchProcess(sandbox_config, tmp_path / "again.log")
+    try:
+        # The interrupted upload is recovered, the site asked, the stored item recorded
+        # (and its metadata applied to it, since the journal never saw the answer).
+        again.wait_for_log("earlier attempt landed as photo")
+        again.wait_for_log(f"updated {files[0]}")
+        assert again.stop() == 0
+        assert_once_each(sandbox, files)  # the stored item was found, not sent twice
+    finally:
+        again.kill()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_while_files_keep_arriving_lands_each_once(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    rng = random.Random(SEED)
+    watch_config(sandbox_config, archive, extra="\n[upload]\nconcurrency = 2\n")
+    sandbox.faults.add("photo/upload", delay=0.2)  # widen the stored-but-unrecorded window
+    written: list[Path] = []
+    stop_writing = threading.Event()
+
+    def writer() -> None:
+        batch = 0
+        while not stop_writing.is_set() and batch < 40:
+            written.extend(make_tree(archive / f"b{batch:02d}", 2, size=3000, prefix=f"w{batch}-"))
+            batch += 1
+            stop_writing.wait(0.3)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    log = tmp_path / "watch.log"
+    kills = 0
+    try:
+        while kills < 10:
+            daemon = WatchProcess(sandbox_config, log)
+            time.sleep(rng.uniform(0.3, 1.5))  # a random moment, not a timing assertion
+            if daemon.proc.poll() is not None:
+                raise AssertionError(f"daemon exited early:\n{daemon.output()[-2000:]}")
+            sigkill(daemon.proc)
+            kills += 1
+    finally:
+        stop_writing.set()
+        thread.join(timeout=30)
+    final = WatchProcess(sandbox_config, log)
+    try:
+        wait_for_items(sandbox, len(set(written)), final, timeout=120)
+        assert final.stop() == 0
+        assert_once_each(sandbox, written)
+    finally:
+        final.kill()
+
+
+def test_sighup_adds_a_root_and_a_broken_config_keeps_the_running_one(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive)
+    good = sandbox_config.read_text()
+    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log")
+    try:
+        daemon.wait_for_log("watching")
+        second = tmp_path / "second"
+        files = make_tree(second, 2, size=2500, prefix="second")
+        sandbox_config.write_text(good + f'\n[[watch]]\npath = "{second}"\n')
+        daemon.signal(signal.SIGHUP)
+        wait_for_items(sandbox, 2, daemon)
+        assert "reloaded" in daemon.output()
+        sandbox_config.write_text(good + "\n[[watch]]\npath = 42\n")  # not a path
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for_log("keeping the running configuration")
+        more = make_tree(second, 1, size=2500, prefix="later")  # the second root still watched
+        wait_for_items(sandbox, 3, daemon)
+        assert_once_each(sandbox, [*files, *more])
+        assert daemon.proc.poll() is None
+        assert daemon.stop() == 0
+    finally:
+        sandbox_config.write_text(good)
+        daemon.kill()
+
+
+class NotifySocket:
+    """A NOTIFY_SOCKET as systemd provides it: a datagram socket; every message kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append(data.decode())
+
+    def seen(self, field: str) -> bool:
+        return any(field in m.split("\n") or m.startswith(field) for m in list(self.messages))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_systemd_hears_ready_status_watchdog_reloading_and_stopping(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive)
+    make_tree(archive, 1, size=2000)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
+    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log", env=env)
+    try:
+        wait_until("READY=1", lambda: notify.seen("READY=1"), daemon)
+        wait_until("a STATUS= line", lambda: notify.seen("STATUS="), daemon)
+        wait_until("WATCHDOG=1 pings", lambda: notify.seen("WATCHDOG=1"), daemon)
+        daemon.signal(signal.SIGHUP)
+        wait_until("RELOADING=1", lambda: notify.seen("RELOADING=1"), daemon)
+        assert daemon.stop() == 0
+        assert notify.seen("STOPPING=1")
+        status = [m for m in notify.messages if "STATUS=" in m]
+        assert any(re.search(r"\d+ queued", m) for m in status), status
+    finally:
+        daemon.kill()
+        notify.close()
+
+
+def test_refused_credentials_pause_uploading_until_fixed_without_a_restart(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive)
+    good = sandbox_config.read_text()
+    bad = re.sub(r'access_token_secret = "[^"]*"', 'access_token_secret = "not-the-secret"', good)
+    assert bad != good
+    sandbox_config.write_text(bad)
+    files = make_tree(archive, 1, size=2000)
+    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log")
+    try:
+        daemon.wait_for_log("uploading paused")
+        assert daemon.proc.poll() is None  # paused, not ended
+        assert sandbox.items() == []
+        sandbox_config.write_text(good)
+        daemon.signal(signal.SIGHUP)
+        wait_for_items(sandbox, 1, daemon)
+        assert_once_each(sandbox, files)
+        assert daemon.stop() == 0
+        assert "not-the-secret" not in daemon.output()
+    finally:
+        sandbox_config.write_text(good)
+        daemon.kill()
