@@ -208,6 +208,10 @@ class WorkerPool:
                     if state is ItemState.SYNCED and self._track_synced:
                         with self._lock:
                             self.synced_paths.add(row.path)
+                except Exception as exc:
+                    if not isinstance(exc, SyncdError) or not exc.stops_run:
+                        self._let_go(kind, row, exc)
+                    raise
                 finally:
                     with self._lock:
                         self._inflight.discard(row.path)
@@ -221,6 +225,26 @@ class WorkerPool:
                 self._worker_failed(index, exc)
         finally:
             tools.close()
+
+    def _let_go(self, kind: str, row: FileRow, exc: Exception) -> None:
+        """A worker is dying with a claim in hand: give it back, so the work is not stuck
+        behind a lease its (live) process would hold until it exits. An upload goes back to
+        `retry`, due now; its attempt count tells the next claim to ask the site first."""
+        ctx = self.ctx
+        try:
+            if kind == "upload":
+                ctx.journal.transition(
+                    row.path,
+                    ItemState.UPLOADING,
+                    ItemState.RETRY,
+                    owner=ctx.owner,
+                    detail=f"a worker failed while holding it: {type(exc).__name__}: {exc}",
+                    next_attempt_at=ctx.clock.time(),
+                )
+            else:
+                ctx.journal.release_lease(row.path, ctx.owner)
+        except Exception as again:  # the journal itself may be what failed
+            log.error("could not give back %s: %s", printable(row.path), again)
 
     def _credentials_refused(self, index: int, exc: SyncdError) -> None:
         if self.on_failure is OnWorkerFailure.RESTART:

@@ -65,3 +65,45 @@ def test_inotify_limit_names_the_sysctl_and_the_root_is_polled(
             watch.lifecycle.request_drain()
             thread.join(timeout=WAIT)
         assert not thread.is_alive()
+
+
+def test_a_worker_that_dies_is_restarted_and_the_daemon_goes_on(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error no file's handling catches (here announcing a claimed file to the display,
+    which happens outside the file's own handling) ends a worker; in a daemon the worker is
+    restarted, the file it held is given back, and every file lands once."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    watch_config(sandbox_config, archive, extra="\n[upload]\nconcurrency = 1\n")
+    config = load_config(sandbox_config)
+    caplog.set_level(logging.INFO)
+    with Journal.open(config.journal_path) as journal:
+        watch = Watch(config, journal)
+        real = watch.pool.announcer.claimed
+        broken = threading.Event()
+
+        def breaks_once(path: str, size: int) -> None:
+            if not broken.is_set():
+                broken.set()
+                raise RuntimeError("the display broke")
+            real(path, size)
+
+        watch.pool.announcer.claimed = breaks_once  # type: ignore[method-assign]
+        monkey_restart = pytest.MonkeyPatch()
+        monkey_restart.setattr("syncd.pipeline.pool.WORKER_RESTART_SECONDS", 0.1)
+        thread = threading.Thread(target=watch.run, daemon=True)
+        thread.start()
+        try:
+            wait_for("the root watched", lambda: watch.observer_states, WAIT)
+            files = make_tree(archive, 3, size=1200)
+            wait_for("3 items", lambda: len(sandbox.items()) == 3, WAIT)
+            assert_once_each(sandbox, files)
+            assert broken.is_set()
+            assert any("restarting it" in r.getMessage() for r in caplog.records)
+            assert thread.is_alive()  # the daemon did not end
+        finally:
+            watch.lifecycle.request_drain()
+            thread.join(timeout=WAIT)
+            monkey_restart.undo()
+        assert not thread.is_alive()

@@ -9,6 +9,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -231,4 +232,33 @@ def test_refused_credentials_pause_uploading_until_fixed_without_a_restart(
         assert "not-the-secret" not in daemon.output()
     finally:
         sandbox_config.write_text(good)
+        daemon.kill()
+
+
+def test_metrics_of_a_running_daemon(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive, extra='\nmetrics_listen = "127.0.0.1:0"\n')
+    make_tree(archive, 2, size=2000)
+    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log")
+    try:
+        wait_for_items(sandbox, 2, daemon)
+        daemon.wait_for_log("metrics at ")
+        url = re.search(r"metrics at (\S+)", daemon.output())
+        assert url is not None
+
+        def scrape() -> str:
+            with urllib.request.urlopen(url.group(1), timeout=10) as answer:
+                return answer.read().decode()
+
+        wait_until(
+            "two uploads counted",
+            lambda: re.search(r"^syncd_uploaded_files_total 2\.0$", scrape(), re.M),
+            daemon,
+        )
+        text = scrape()
+        assert re.search(r'^syncd_files\{state="synced"\} 2\.0$', text, re.M), text
+        assert re.search(r'^syncd_observer_state\{.*state="inotify"\} 1\.0$', text, re.M), text
+        assert daemon.stop() == 0
+    finally:
         daemon.kill()
