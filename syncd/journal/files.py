@@ -148,7 +148,8 @@ class Files(JournalDb):
             if kind == "moved" and action is not None and action.other is not None:
                 if (row.size, row.mtime_ns) != expect:
                     return None, None
-                moved = self._move(conn, action.other, row, sha256, now, "same content")
+                here = LocalFile(row.path, row.size, row.mtime_ns, row.inode)
+                moved = self._move(conn, action.other, here, row.root, sha256, now, "same content")
                 return (moved.state if moved else None), action.other
             if kind == "duplicate" and action is not None and action.other is not None:
                 reason = f"duplicate of {printable(action.other)}"
@@ -195,56 +196,30 @@ class Files(JournalDb):
         it, keeping its state, photo_id, content and history. None if the old row is gone
         or being uploaded, or the new path already has a row that is not a fresh pending one."""
         with self._write() as conn:
-            now = self._clock.time()
             target = self._get(conn, new.path)
-            if target is None:
-                placeholder = FileRow(
-                    path=new.path,
-                    root=root,
-                    size=new.size,
-                    mtime_ns=new.mtime_ns,
-                    inode=new.inode,
-                    sha256=None,
-                    state=ItemState.PENDING,
-                    photo_id=None,
-                    attempts=0,
-                    error_code=None,
-                    error_message=None,
-                    next_attempt_at=None,
-                    lease_owner=None,
-                    lease_until=None,
-                    stable_since=None,
-                    duplicate_of=None,
-                    desired_digest=None,
-                    applied_digest=None,
-                    upload_mode=None,
-                    created_at=now,
-                    updated_at=now,
-                )
-                return self._move(conn, old_path, placeholder, None, now, why, insert=False)
-            if target.state is not ItemState.PENDING or target.photo_id is not None:
+            if target is not None and (
+                target.state is not ItemState.PENDING or target.photo_id is not None
+            ):
                 return None
-            return self._move(conn, old_path, target, None, now, why)
+            return self._move(conn, old_path, new, root, None, self._clock.time(), why)
 
     def _move(
         self,
         conn: sqlite3.Connection,
         old_path: str,
-        target: FileRow,
+        new: LocalFile,
+        root: str,
         sha256: str | None,
         now: float,
         why: str,
-        *,
-        insert: bool = True,
     ) -> FileRow | None:
-        """Move `old_path`'s row onto `target` (a pending row for the new path, replaced;
-        or, with insert=False, a path that has no row yet)."""
+        """Move `old_path`'s row to `new.path` with `new`'s version (a pending row already
+        there, made by the scan a moment ago, is replaced by it)."""
         old = self._get(conn, old_path)
         if old is None or old.state is ItemState.UPLOADING:
             return None
-        new_raw, old_raw = _p(target.path), _p(old_path)
-        if insert:
-            conn.execute("DELETE FROM files WHERE path = ?", (new_raw,))
+        new_raw, old_raw = _p(new.path), _p(old_path)
+        conn.execute("DELETE FROM files WHERE path = ?", (new_raw,))
         # Sessions and their acknowledged chunks go with the file; the foreign keys are
         # checked at commit, when every row has moved.
         conn.execute("PRAGMA defer_foreign_keys = ON")
@@ -252,27 +227,16 @@ class Files(JournalDb):
             "UPDATE files SET path = ?, root = ?, size = ?, mtime_ns = ?, inode = ?,"
             " sha256 = COALESCE(?, sha256), duplicate_of = NULL, meta_sig = NULL,"
             " updated_at = ? WHERE path = ?",
-            (
-                new_raw,
-                _p(target.root),
-                target.size,
-                target.mtime_ns,
-                target.inode,
-                sha256,
-                now,
-                old_raw,
-            ),
+            (new_raw, _p(root), new.size, new.mtime_ns, new.inode, sha256, now, old_raw),
         )
         conn.execute("UPDATE chunk_sessions SET path = ? WHERE path = ?", (new_raw, old_raw))
         conn.execute("UPDATE chunk_acks SET path = ? WHERE path = ?", (new_raw, old_raw))
         # The history follows the file: `syncd status NEWPATH` shows all of it.
         conn.execute("UPDATE events SET path = ? WHERE path = ?", (new_raw, old_raw))
         state = str(old.state)
-        self._event(conn, old_path, state, None, f"moved to {printable(target.path)} ({why})", now)
-        self._event(
-            conn, target.path, state, state, f"moved from {printable(old_path)} ({why})", now
-        )
-        return self._get(conn, target.path)
+        self._event(conn, old_path, state, None, f"moved to {printable(new.path)} ({why})", now)
+        self._event(conn, new.path, state, state, f"moved from {printable(old_path)} ({why})", now)
+        return self._get(conn, new.path)
 
     def mark_ready(self, path: str, sha256: str, *, expect_size: int, expect_mtime_ns: int) -> bool:
         """pending -> ready, only if size and mtime are still what was hashed."""

@@ -10,7 +10,6 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from pipeline_helpers import (
     assert_once_each,
     items_by_sha,
@@ -36,13 +35,6 @@ def _state(config: Path, path: Path) -> tuple[ItemState, str | None] | None:
     with Journal.open(journal_path(config)) as journal:
         row = journal.get(str(path))
         return None if row is None else (row.state, row.photo_id)
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> Path:
-    root = tmp_path / "archive"
-    root.mkdir()
-    return root
 
 
 def test_a_file_written_slowly_is_uploaded_once_complete(
@@ -90,10 +82,17 @@ def test_renames_moves_and_sidecar_edits_upload_nothing(
     other = make_tree(archive, 1, size=4000, prefix="other")[0]
     daemon = WatchProcess(sandbox_config, tmp_path / "watch.log")
     try:
-        wait_for_items(sandbox, 2, daemon)
+        # The item is on the site a moment before the journal hears the answer: wait for both.
+        wait_until(
+            "both files synced in the journal",
+            lambda: all(
+                (_state(sandbox_config, p) or (None,))[0] is ItemState.SYNCED for p in (clip, other)
+            ),
+            daemon,
+        )
         uploads = upload_requests(sandbox)
         photo = _state(sandbox_config, clip)
-        assert photo is not None and photo[0] is ItemState.SYNCED
+        assert photo is not None
         renamed = archive / "sub" / "renamed.mp4"
         clip.rename(renamed)  # a move to another folder and a new name in one
         wait_until(

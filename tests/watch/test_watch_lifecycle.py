@@ -21,13 +21,6 @@ from syncd.sandbox import Sandbox
 SEED = 20261129
 
 
-@pytest.fixture
-def archive(tmp_path: Path) -> Path:
-    root = tmp_path / "archive"
-    root.mkdir()
-    return root
-
-
 def test_sigterm_lets_the_upload_in_flight_finish_and_a_restart_sends_nothing(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
