@@ -31,6 +31,7 @@ from syncd.errors import ApiError
 from syncd.journal import Journal
 from syncd.model import Chapter, Coordinates, FileRow, Thumbnail
 from syncd.plan.metadata import (
+    SENDING,
     AppliedParts,
     MetadataPlan,
     SectionCall,
@@ -127,6 +128,7 @@ class _Run:
         fields = self.plan.fields
         if fields is None:
             return
+        self.record(replace(self.parts, fields=SENDING))
         self.call(lambda: self.client.photo_update(self.photo_id, **fields))
         self.record(replace(self.parts, fields=self.plan.goal.fields))
         self.done.append("fields")
@@ -185,6 +187,8 @@ class _Run:
         token = self.call(lambda: self.client.photo_token(self.photo_id))
         sections = self.call(lambda: self.client.section_list(self.photo_id, token))
         calls = plan_sections(chapters, sections)
+        if calls:
+            self.record(replace(self.parts, chapters=SENDING))
         for section_call in calls:
             if section_call.action == "create" and section_call.chapter is not None:
                 self._create(section_call, section_call.chapter, token)
@@ -217,6 +221,7 @@ class _Run:
         thumbnail = self.plan.thumbnail
         if thumbnail is None:
             return
+        self.record(replace(self.parts, thumbnail=SENDING))
         if thumbnail.time is not None:
             seconds = number_param(thumbnail.time)
             self.call(lambda: self.client.thumbnail_from_frame(self.photo_id, seconds))

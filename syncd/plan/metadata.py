@@ -34,6 +34,11 @@ START_TOLERANCE = 0.0005
 NUMBER_DECIMALS = 7
 
 
+# The record of a part whose calls are being sent: what the site has of it is not known
+# until they are answered, so the part is due again whatever the metadata then says.
+SENDING = ""
+
+
 def number_param(value: float) -> str:
     """A number as a request parameter: fixed point, no exponent, no trailing zeros
     (`90.5`, `90`, `-10.7391`)."""
@@ -79,8 +84,11 @@ class AppliedParts:
     """What the site has of an item's metadata, as far as syncd sent it (None: nothing
     known, or the part is not syncd's).
 
-    `adding` is a coordinate whose photo/coordinate/add was sent but not answered yet: it
-    may have landed, so the next attempt deletes it first rather than adding a second copy.
+    A part being sent is recorded as SENDING first, so a failure or a crash halfway (some
+    sections changed, an update whose answer was lost) leaves it due, even if the sidecar
+    goes back to what it was before. `adding` is a coordinate whose photo/coordinate/add
+    was sent but not answered yet: it may have landed, so the next attempt deletes it
+    first rather than adding a second copy.
     """
 
     fields: str | None = None
