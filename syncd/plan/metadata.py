@@ -148,6 +148,16 @@ def uploaded_parts(meta: Metadata) -> tuple[AppliedParts, bool]:
     return parts, complete
 
 
+def parts_after_replace(applied_parts: str | None) -> str | None:
+    """The record once photo/replace swapped the item's media (reconcile, issue 14): the
+    item keeps its fields, sections and coordinates, but a new video brings a thumbnail of
+    its own, so the thumbnail is due again. Keep the rest: forgetting the coordinate syncd
+    added would leave it on the site beside the one added next."""
+    if applied_parts is None:
+        return None
+    return replace(AppliedParts.parse(applied_parts), thumbnail=None).dumps()
+
+
 def fields_due(row: FileRow, meta: Metadata) -> bool:
     """Whether the item's photo/update fields differ from what was applied (albums need
     resolving only then)."""

@@ -263,3 +263,10 @@ def test_the_new_fields_tell_their_values_apart() -> None:
 )
 def test_format_time(seconds: float, shown: str) -> None:
     assert format_time(seconds) == shown
+
+
+def test_the_media_that_take_no_thumbnail_are_the_scans_photos_and_sounds() -> None:
+    from syncd.local.scan import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+    from syncd.metadata.sidecar.fields import NOT_VIDEO_EXTENSIONS
+
+    assert NOT_VIDEO_EXTENSIONS == IMAGE_EXTENSIONS | AUDIO_EXTENSIONS

@@ -209,11 +209,12 @@ def test_a_thumbnail_image_is_sent_and_sent_again_when_the_image_changes(
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "film.mp4").write_bytes(b"a film" * 100)
-    poster = tree / "poster.jpg"
+    poster = tree / "film.thumb.jpg"
     poster.write_bytes(b"\xff\xd8\xff first poster")
-    write(tree / "film.mp4.json", {"thumbnail": "poster.jpg"})
-    # The poster is an image in the tree: keep it from being uploaded as an item of its own.
-    config = sandbox_config.read_text() + '\n[scan]\nexclude = ["poster.jpg"]\n'
+    write(tree / "film.mp4.json", {"thumbnail": "film.thumb.jpg"})
+    # The poster is an image in the tree: keep it from being uploaded as an item of its own
+    # (the filter docs/metadata.md suggests).
+    config = sandbox_config.read_text() + '\n[scan]\nexclude = ["*.thumb.jpg"]\n'
     sandbox_config.write_text(config)
 
     made = calls(sandbox, lambda: push(sandbox_config, tree))
@@ -222,7 +223,7 @@ def test_a_thumbnail_image_is_sent_and_sent_again_when_the_image_changes(
     first = hashlib.sha256(poster.read_bytes()).hexdigest()
     assert item["thumbnail"] == {
         "sha256": first,
-        "filename": "poster.jpg",
+        "filename": "film.thumb.jpg",
         "size": poster.stat().st_size,
     }
     assert calls(sandbox, lambda: push(sandbox_config, tree)) == Counter()
@@ -358,3 +359,22 @@ def test_a_thumbnail_for_a_photo_is_refused_and_a_folder_default_skips_photos(
     by_name = {i["filename"]: i for i in sandbox.items()}
     assert by_name["clip.mp4"]["thumbnail"] == {"time": 3.0}
     assert by_name["still.jpg"]["thumbnail"] is None
+
+
+def test_what_syncd_did_not_add_stays_and_a_thumbnail_taken_out_is_left(
+    sandbox: Sandbox, sandbox_config: Path, talk: tuple[Path, Path]
+) -> None:
+    tree, _ = talk
+    [item] = sandbox.items()
+    with Client(load_config(sandbox_config).site) as client:
+        client.coordinate_add(str(item["photo_id"]), "1.5", "2.5")  # added on the site
+    moved = {"latitude": 60.39299, "longitude": 5.32415}
+    without_thumbnail = {k: v for k, v in SIDECAR.items() if k != "thumbnail"}
+    write(tree / "talk.mp4.json", {**without_thumbnail, "coordinates": moved})
+
+    made = calls(sandbox, lambda: push(sandbox_config, tree))
+
+    assert made == Counter({"photo/coordinate/delete": 1, "photo/coordinate/add": 1})
+    [item] = sandbox.items()
+    assert item["coordinates"] == [(1.5, 2.5), (60.39299, 5.32415)]
+    assert item["thumbnail"] == {"time": 12.5}  # nothing unsets a thumbnail

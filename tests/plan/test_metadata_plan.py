@@ -18,6 +18,7 @@ from syncd.plan.metadata import (
     AppliedParts,
     goal_parts,
     number_param,
+    parts_after_replace,
     plan_metadata,
     plan_sections,
     uploaded_parts,
@@ -171,6 +172,14 @@ def test_an_upload_carries_the_fields_and_leaves_the_rest() -> None:
     parts, complete = uploaded_parts(plain)
     assert complete  # a new item has no sections: "no chapters" holds already
     assert parts == goal_parts(plain)
+
+
+def test_replacing_the_media_makes_only_the_thumbnail_due() -> None:
+    kept = parts_after_replace(goal_parts(META).dumps())
+    assert _plan(META, AppliedParts.parse(kept)) == (
+        "update /r/clip.mp4 photo 77 thumbnail frame at 12 s"
+    )
+    assert parts_after_replace(None) is None
 
 
 @pytest.mark.parametrize(
