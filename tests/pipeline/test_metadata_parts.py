@@ -330,9 +330,11 @@ def test_dry_run_prints_only_the_changed_part(
     result = run_syncd(sandbox_config, "push", "--dry-run", "--no-wait", tree)
     assert result.returncode == 0, result.stderr
     [line] = [line for line in result.stdout.splitlines() if str(clip) in line]
+    [item] = sandbox.items()
     assert line.strip().endswith(
-        "photo 10001 coordinate delete 59.91199,10.73912; coordinate add 1,2"
+        f"photo {item['photo_id']} coordinate delete 59.91199,10.73912; coordinate add 1,2"
     ), line
+    assert item["coordinates"] == [(59.91199, 10.73912)]  # a dry run sends nothing
 
 
 def test_a_thumbnail_for_a_photo_is_refused_and_a_folder_default_skips_photos(
