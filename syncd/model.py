@@ -162,10 +162,12 @@ class Coordinates:
 @dataclass(frozen=True, slots=True)
 class Thumbnail:
     """The item's thumbnail: a video frame (`time`, seconds) or an image (`file`, a name in
-    the media file's folder). Exactly one is set."""
+    the media file's folder). Exactly one is set. `image_sha256` is the image's content
+    (set when the metadata is read), so an edited image is a changed thumbnail."""
 
     time: float | None = None
     file: str | None = None
+    image_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +207,9 @@ class Metadata:
         if self.coordinates is not None:
             fields["coordinates"] = [self.coordinates.latitude, self.coordinates.longitude]
         if self.thumbnail is not None:
-            fields["thumbnail"] = [self.thumbnail.time, self.thumbnail.file]
+            thumb = self.thumbnail
+            image = [] if thumb.image_sha256 is None else [thumb.image_sha256]
+            fields["thumbnail"] = [thumb.time, thumb.file, *image]
         payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -236,6 +240,16 @@ class RemoteItem:
     created: datetime | None = None  # `creation_date_ansi`: when the item was uploaded
     original_date: datetime | None = None  # `original_date_ansi`: when it was recorded
     publish_date: datetime | None = None  # `publish_date_ansi`, where a site sends it
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSection:
+    """A section (chapter) of a video on the site, as photo/section/list describes it."""
+
+    section_id: str
+    start: float  # seconds
+    title: str
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +292,7 @@ class FileRow:
     uploaded_sha256: str | None = None  # the content photo_id holds
     parks: int = 0  # retry rounds that ended parked
     meta_sig: str | None = None  # fingerprint of what the desired metadata is made of
+    applied_parts: str | None = None  # JSON: what the metadata stage applied, part by part
 
     @property
     def version(self) -> FileVersion:

@@ -23,7 +23,8 @@ from syncd.pipeline.pool import OnWorkerFailure, WorkerPool
 from syncd.pipeline.report import RunReport, fill_report, skipped_since
 from syncd.pipeline.run import run_pipeline
 from syncd.pipeline.stop import PUSH_RETRY_PATIENCE, Burst
-from syncd.plan.upload import plan_metadata, plan_upload
+from syncd.plan.metadata import plan_metadata
+from syncd.plan.upload import plan_upload
 from syncd.progress import NullProgress, ProgressSink
 from syncd.retry import RetryPolicy
 from syncd.text import printable

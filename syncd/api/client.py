@@ -26,8 +26,8 @@ from syncd.api.pages import MAX_PAGE_SIZE, Page, iter_pages
 from syncd.api.session import make_session, make_signer, make_upload_signer
 from syncd.api.transport import check_status, parse_http_date, parse_retry_after, translate
 from syncd.config import SiteConfig
-from syncd.errors import ProtocolError, RateLimited, SyncdError
-from syncd.model import RemoteItem, UploadResult
+from syncd.errors import NotFound, ProtocolError, RateLimited, SyncdError
+from syncd.model import RemoteItem, RemoteSection, UploadResult
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,20 @@ def remote_item(data: Mapping[str, Any]) -> RemoteItem:
         created=envelope.parse_time(data.get("creation_date_ansi")),
         original_date=envelope.parse_time(data.get("original_date_ansi")),
         publish_date=envelope.parse_time(data.get("publish_date_ansi")),
+    )
+
+
+def remote_section(data: Any) -> RemoteSection:
+    """A RemoteSection from one photo/section/list entry."""
+    section_id = envelope.parse_str(data.get("section_id")) if isinstance(data, Mapping) else ""
+    if not section_id:
+        raise ProtocolError(f"photo/section/list: section without section_id: {data!r:.200}")
+    start = envelope.parse_float(data.get("start_time"))
+    return RemoteSection(
+        section_id=section_id,
+        start=start if start is not None else 0.0,
+        title=envelope.parse_str(data.get("title")),
+        description=envelope.parse_str(data.get("description")),
     )
 
 
@@ -353,6 +367,46 @@ class Client:
     def photo_update(self, photo_id: str, **fields: str | int | bool) -> dict[str, Any]:
         data = self.call("photo/update", {"photo_id": photo_id, **fields})
         return data.get("photo", data)
+
+    def photo_token(self, photo_id: str) -> str:
+        """The item's secret token (photo/section/list asks for it), from photo/list."""
+        for item in self.photo_list(photo_id=photo_id, include_unpublished_p=1).items:
+            if item.photo_id == photo_id and item.token:  # a site may ignore the filter
+                return item.token
+        raise NotFound("no_such_photo", f"photo {photo_id} is not listed", method="photo/list")
+
+    def thumbnail_from_frame(self, photo_id: str, seconds: str) -> UploadResult:
+        """photo/replace with `time` and no file: the video's thumbnail becomes the frame at
+        `seconds` (photo-replace.md: `file` is optional, `time` picks the frame)."""
+        method = "photo/replace"
+        data = self.call(method, {"photo_id": photo_id, "time": seconds})
+        return upload_result(envelope.payload(data, "photo", method), method)
+
+    def coordinate_add(self, photo_id: str, latitude: str, longitude: str) -> None:
+        params = {"photo_id": photo_id, "latitude": latitude, "longitude": longitude}
+        self.call("photo/coordinate/add", params)
+
+    def coordinate_delete(self, photo_id: str, latitude: str, longitude: str) -> None:
+        params = {"photo_id": photo_id, "latitude": latitude, "longitude": longitude}
+        self.call("photo/coordinate/delete", params)
+
+    def section_list(self, photo_id: str, token: str) -> list[RemoteSection]:
+        """Every section of a video (the method takes no paging parameters)."""
+        method = "photo/section/list"
+        data = self.call(method, {"photo_id": photo_id, "token": token})
+        sections = data.get("sections") or []
+        if isinstance(sections, dict):  # a single section may come as an object
+            sections = [sections]
+        if not isinstance(sections, list):
+            raise ProtocolError(f"{method}: 'sections' is not a list")
+        return [remote_section(s) for s in sections]
+
+    def section_call(self, action: str, photo_id: str, params: Mapping[str, str]) -> None:
+        """photo/section/create, update or delete; their answers carry nothing to read
+        (the pages show `"photo": {}`, and no section_id for a created section)."""
+        if action not in ("create", "update", "delete"):
+            raise ValueError(f"unknown section action {action!r}")
+        self.call(f"photo/section/{action}", {"photo_id": photo_id, **params})
 
     def photo_delete(self, photo_id: str) -> None:
         self.call("photo/delete", {"photo_id": photo_id})

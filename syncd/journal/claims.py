@@ -100,29 +100,52 @@ class Claims(JournalDb):
             return _get_row(conn, os.fsdecode(found[0]))
 
     def finish_metadata(
-        self, row: FileRow, owner: str, *, digest: str, meta_sig: str | None, detail: str
+        self,
+        row: FileRow,
+        owner: str,
+        *,
+        digest: str,
+        meta_sig: str | None,
+        detail: str,
+        parts: str | None = None,
     ) -> bool:
-        """The site now has the metadata with `digest`: -> `synced`, lease and error cleared."""
+        """The site now has the metadata with `digest`: -> `synced`, lease and error cleared.
+        `parts` (when given) records what was applied part by part."""
+        sets: dict[str, Any] = {
+            "applied_digest": digest,
+            "desired_digest": digest,
+            "meta_sig": meta_sig,
+            "error_code": None,
+            "error_message": None,
+            "next_attempt_at": None,
+            "parks": 0,
+        }
+        if parts is not None:
+            sets["applied_parts"] = parts
         with self._write() as conn:
             return self._cas(
                 conn,
                 row.path,
                 row.state,
                 ItemState.SYNCED,
-                {
-                    "applied_digest": digest,
-                    "desired_digest": digest,
-                    "meta_sig": meta_sig,
-                    "error_code": None,
-                    "error_message": None,
-                    "next_attempt_at": None,
-                    "parks": 0,
-                },
+                sets,
                 detail,
                 self._clock.time(),
                 " AND lease_owner = ?",
                 (owner,),
             )
+
+    def record_parts(self, row: FileRow, owner: str, parts: str) -> bool:
+        """One part of the metadata reached the site (or is about to, for a call that is
+        not safe to repeat): remember it at once, so a failure or a crash later in the same
+        update does not send it again. False when the row is no longer ours."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE files SET applied_parts = ? WHERE path = ? AND state = ?"
+                " AND lease_owner = ?",
+                (parts, _p(row.path), str(row.state), owner),
+            )
+            return cursor.rowcount == 1
 
     def defer_metadata(
         self, row: FileRow, owner: str, *, delay: float, code: str, message: str, parks: int

@@ -27,6 +27,7 @@ FILE_COLUMNS = (
     "uploaded_sha256",
     "parks",
     "meta_sig",
+    "applied_parts",
 )
 # Columns transition() may set; state, path and lease are managed here.
 SETTABLE_FIELDS = frozenset(
@@ -47,6 +48,7 @@ SETTABLE_FIELDS = frozenset(
         "upload_mode",
         "parks",
         "meta_sig",
+        "applied_parts",
     }
 )
 PATH_FIELDS = frozenset({"duplicate_of"})
@@ -141,6 +143,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             owner TEXT NOT NULL,
             until REAL NOT NULL
         )""",
+    ),
+    (
+        # What the metadata stage applied, part by part (JSON: the photo/update fields'
+        # digest, the chapters' digest, the coordinate it added, the thumbnail's digest),
+        # so a change to one part sends only that part (syncd.plan.metadata.AppliedParts).
+        "ALTER TABLE files ADD COLUMN applied_parts TEXT",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

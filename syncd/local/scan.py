@@ -127,7 +127,11 @@ class MetadataProbe(Protocol):
         """The root the file's metadata layers start from (its deepest [[watch]] root)."""
         ...
 
-    def signature(self, path: str, root: str, lookup: SourceLookup) -> str: ...
+    def signature(
+        self, path: str, root: str, lookup: SourceLookup, previous: str | None = None
+    ) -> str:
+        """`previous`: the file's last signature (it names the thumbnail image to cover)."""
+        ...
 
     def digest(self, path: str, root: str) -> str:
         """The desired metadata's digest; raises SidecarError."""
@@ -575,7 +579,7 @@ def _check_metadata_sources(
         if row.state not in (ItemState.SYNCED, ItemState.UPLOADED) and not failed_on_sidecar:
             continue
         meta_root = probe.root_of(row.path, scan_root)
-        sig = probe.signature(row.path, meta_root, lookup)
+        sig = probe.signature(row.path, meta_root, lookup, row.meta_sig)
         if sig == row.meta_sig:
             continue
         if failed_on_sidecar:

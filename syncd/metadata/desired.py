@@ -28,7 +28,7 @@ from syncd.errors import SidecarError
 from syncd.metadata.sidecar import fields
 from syncd.metadata.sidecar.fields import describe_type as _json_type
 from syncd.metadata.sidecar.provenance import Provenance, Source, SourceKind, SourceTracker
-from syncd.metadata.sidecar.reading import read_sidecar_text
+from syncd.metadata.sidecar.reading import read_sidecar_bytes, read_sidecar_text
 from syncd.metadata.sidecar.registry import (
     BY_NAME,
     FORMATS,
@@ -184,20 +184,31 @@ def source_paths(media_path: Path, root: Path) -> list[Path]:
     return folders + [p for _, p in per_file_candidates(media_path)]
 
 
+# In a signature, what follows this is the name of the thumbnail image it covers (a file
+# name never holds a "/").
+_IMAGE_MARK = "/"
+
+
 def metadata_signature(
     media_path: Path,
     root: Path,
     base: Metadata,
     options: MetadataConfig = DEFAULT_OPTIONS,
     lookup: SourceLookup = source_version,
+    image: str | None = None,
 ) -> str:
     """A fingerprint of everything `read_metadata(media_path, root, base)` depends on: the
-    config's layer, the file's name (the default title) and each source's version.
+    config's layer, the file's name (the default title), each source's version, and the
+    version of the thumbnail `image` (a name in the media's folder) a sidecar names.
 
     When it is unchanged, so is the metadata: the scan compares it without parsing
     anything. The scan passes a lookup over its directory listing, workers the real
     stat; both give the same versions. Compute it before reading the metadata, so an edit
     made while reading shows as a change next time rather than being missed.
+
+    Which image a sidecar names is known only by reading it, so the signature carries the
+    name (`<hex>/<name>`; `signed_image` reads it back) and the next one is taken with the
+    name the last one had (see `desired_metadata`).
     """
     h = hashlib.blake2b(digest_size=12)
     h.update(base.digest().encode())
@@ -207,7 +218,45 @@ def metadata_signature(
         version = lookup(path)
         if version is not None:
             h.update(b"\0" + os.fsencode(path) + b"\0" + repr(version).encode())
-    return h.hexdigest()
+    if image is None:
+        return h.hexdigest()
+    # A real stat: the scan's listing keeps the versions of sidecars only.
+    version = source_version(media_path.parent / image)
+    h.update(b"\0image\0" + os.fsencode(image) + b"\0" + repr(version).encode())
+    return f"{h.hexdigest()}{_IMAGE_MARK}{image}"
+
+
+def signed_image(signature: str | None) -> str | None:
+    """The thumbnail image a signature covers (None: none)."""
+    if signature is None or _IMAGE_MARK not in signature:
+        return None
+    return signature.split(_IMAGE_MARK, 1)[1]
+
+
+def thumbnail_image(meta: Metadata) -> str | None:
+    """The name of the thumbnail image `meta` names, if any."""
+    return None if meta.thumbnail is None else meta.thumbnail.file
+
+
+def desired_metadata(
+    media_path: Path,
+    root: Path,
+    base: Metadata,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+    previous: str | None = None,
+) -> tuple[Metadata, str]:
+    """The metadata and the signature of what it was made of, the signature taken first.
+
+    `previous` is the file's last signature, whose thumbnail image is covered again. When
+    the sidecar names another image now, the signature is taken again with it and the
+    metadata read again, so that an edit of the new image is never missed."""
+    sig = metadata_signature(media_path, root, base, options, image=signed_image(previous))
+    meta = read_metadata(media_path, root, base, options)
+    image = thumbnail_image(meta)
+    if image != signed_image(sig):
+        sig = metadata_signature(media_path, root, base, options, image=image)
+        meta = read_metadata(media_path, root, base, options)
+    return meta, sig
 
 
 def read_metadata(
@@ -241,12 +290,48 @@ def read_metadata_with_sources(
     for source, layer in _layers(media_path, root, options):
         meta = _apply(meta, layer)
         sources.record(layer, source)
+    meta = _thumbnail_for(media_path, meta, sources)
     if meta.title is None:
         # A non-UTF-8 name's odd bytes become the text \xNN: a title must be real text.
         stem = media_path.stem.encode("utf-8", "surrogateescape")
         meta = replace(meta, title=stem.decode("utf-8", "backslashreplace"))
         sources.set_field("title", Source(SourceKind.DEFAULT, detail="the file name"))
     return meta, sources.result()
+
+
+def _thumbnail_for(media_path: Path, meta: Metadata, sources: SourceTracker) -> Metadata:
+    """The thumbnail checked against the media: only a video takes one (a folder default
+    does not reach the photos and sounds beside the videos; a sidecar that gives one to a
+    photo is an error). An image thumbnail gets its content's digest, so that editing the
+    image changes the metadata."""
+    thumb = meta.thumbnail
+    if thumb is None:
+        return meta
+    source = sources.fields.get("thumbnail")
+    if media_path.suffix.lower().lstrip(".") in fields.NOT_VIDEO_EXTENSIONS:
+        if source is not None and source.kind is SourceKind.SIDECAR:
+            raise SidecarError(
+                f"{source.path}: thumbnail: {media_path.name} is not a video; only a video "
+                "takes a thumbnail (for a photo, photo/replace would replace the photo itself)"
+            )
+        sources.fields.pop("thumbnail", None)
+        return replace(meta, thumbnail=None)
+    if thumb.file is None:
+        return meta
+    where = source.path if source is not None and source.path else str(media_path)
+    image = media_path.parent / thumb.file
+    try:
+        size = os.stat(image).st_size
+    except OSError as exc:
+        raise SidecarError(f"{where}: thumbnail: {image}: {exc.strerror or exc}") from None
+    if size > fields.MAX_THUMBNAIL_BYTES:
+        raise SidecarError(
+            f"{where}: thumbnail: {image} is {size} bytes; a thumbnail image may be at most "
+            f"{fields.MAX_THUMBNAIL_BYTES // 1024**2} MiB"
+        )
+    content = read_sidecar_bytes(image, fields.MAX_THUMBNAIL_BYTES)
+    digest = hashlib.sha256(content).hexdigest()
+    return replace(meta, thumbnail=replace(thumb, image_sha256=digest))
 
 
 def _credited_to_config(base: Metadata) -> Provenance:

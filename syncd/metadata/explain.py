@@ -12,8 +12,6 @@ from syncd.metadata.sidecar.provenance import Provenance, Source
 from syncd.model import Metadata
 from syncd.text import printable
 
-# Read and validated, but no stage sends them to the site yet.
-NOT_APPLIED_YET = ("chapters", "coordinates", "thumbnail")
 # The value column is padded to the longest value up to this width; longer ones push
 # their source further right rather than wrap.
 VALUE_COLUMN_MAX = 40
@@ -65,7 +63,6 @@ def explain_dict(path: Path, root: Path, meta: Metadata, sources: Provenance) ->
             "tags": {tag: src.as_dict() for tag, src in sources.tags.items()},
             "custom": {name: src.as_dict() for name, src in sources.custom.items()},
         },
-        "not_applied_yet": list(NOT_APPLIED_YET),
         "digest": meta.digest(),
     }
 
@@ -117,7 +114,6 @@ def explain_lines(path: Path, root: Path, meta: Metadata, sources: Provenance) -
         else:
             lines.append(f"{head:<{14 + width}}  <- {printable(str(source))}")
     lines.append(f"digest: {meta.digest()}")
-    lines.append(f"{', '.join(NOT_APPLIED_YET)}: read and validated, not applied yet")
     return lines
 
 

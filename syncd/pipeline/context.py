@@ -20,9 +20,11 @@ from syncd.metadata.desired import (
     DANGLING,
     SourceLookup,
     SourceVersion,
+    desired_metadata,
     is_sidecar,
     metadata_signature,
     read_metadata,
+    signed_image,
     source_version,
     version_of,
 )
@@ -107,6 +109,7 @@ class RunContext:
             self.metadata_root(row),
             self.base_metadata(row.path),
             self.config.metadata,
+            image=signed_image(row.meta_sig),
         )
 
     def read_metadata(self, row: FileRow) -> Metadata:
@@ -120,8 +123,13 @@ class RunContext:
 
     def desired(self, row: FileRow) -> tuple[Metadata, str]:
         """The desired metadata and the signature of its sources (taken first)."""
-        sig = self.signature(row)
-        return self.read_metadata(row), sig
+        return desired_metadata(
+            Path(row.path),
+            self.metadata_root(row),
+            self.base_metadata(row.path),
+            self.config.metadata,
+            previous=row.meta_sig,
+        )
 
     def probe(self) -> MetadataProbe:
         return ConfigProbe(self)
@@ -159,10 +167,15 @@ class ConfigProbe:
         watch = self._ctx.config.watch_root_for(path)
         return str(watch.path) if watch is not None else scan_root
 
-    def signature(self, path: str, root: str, lookup: SourceLookup) -> str:
+    def signature(
+        self, path: str, root: str, lookup: SourceLookup, previous: str | None = None
+    ) -> str:
         ctx = self._ctx
         base = ctx.base_metadata(path)
-        return metadata_signature(Path(path), Path(root), base, ctx.config.metadata, lookup)
+        image = signed_image(previous)  # the thumbnail image the last signature covered
+        return metadata_signature(
+            Path(path), Path(root), base, ctx.config.metadata, lookup, image=image
+        )
 
     def digest(self, path: str, root: str) -> str:
         ctx = self._ctx

@@ -3,8 +3,9 @@
 - An upload: work out the desired metadata and album ids, plan (`plan_upload`), and let
   the upload executor follow the plan; what happens is written to the journal by the
   executor itself.
-- A metadata update: work out the desired metadata, plan (`plan_metadata`), and send the
-  one photo/update; or record that the site already has it, or defer it with the reason.
+- A metadata update: work out the desired metadata, plan (`plan_metadata`: only the parts
+  the site lacks), and let the metadata executor send them; or record that the site
+  already has it, or defer it with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from syncd.errors import ApiError, Interrupted, NotFound, SidecarError, SyncdErr
 from syncd.metadata.apply import MetadataApplier
 from syncd.model import BAD_SIDECAR, FileRow, ItemState
 from syncd.pipeline.context import RunContext
-from syncd.plan.upload import plan_metadata, plan_upload
+from syncd.plan.metadata import fields_due, plan_metadata
+from syncd.plan.upload import plan_upload
 from syncd.text import printable
 from syncd.upload import Uploader, upload_file
 
@@ -41,7 +43,7 @@ class WorkerTools:
             meter=ctx.meter,
         )
         self.applier = MetadataApplier(
-            ctx.journal, self.client, owner=ctx.owner, progress=ctx.progress
+            ctx.journal, self.client, owner=ctx.owner, progress=ctx.progress, retrier=ctx.retrier
         )
 
     def close(self) -> None:
@@ -54,8 +56,8 @@ def run_upload(tools: WorkerTools, row: FileRow) -> ItemState:
     ctx, up = tools.ctx, tools.uploader
     sig: str | None = None
     try:
-        sig = ctx.signature(row)
-        meta = ctx.read_metadata(row)
+        sig = ctx.signature(row)  # kept for the failure, should the metadata be unreadable
+        meta, sig = ctx.desired(row)
         album_ids: dict[str, str] = {}
         if meta.albums:  # most files have none: no retry machinery, no shared lock
             album_ids = up.retry(row, lambda: ctx.albums.resolve(tools.client, meta.albums))
@@ -90,9 +92,13 @@ def run_metadata(tools: WorkerTools, row: FileRow) -> ItemState | None:
                 row, ctx.owner, digest=digest, meta_sig=sig, detail="metadata already applied"
             )
             return ItemState.SYNCED
-        album_ids = tools.uploader.retry(row, lambda: ctx.albums.resolve(tools.client, meta.albums))
+        album_ids: dict[str, str] = {}
+        if meta.albums and fields_due(row, meta):  # a chapter edit asks nothing of albums
+            album_ids = tools.uploader.retry(
+                row, lambda: ctx.albums.resolve(tools.client, meta.albums)
+            )
         plan = plan_metadata(row, meta, album_ids)
-        done = tools.uploader.retry(row, lambda: tools.applier.apply(row, plan, digest, sig))
+        done = tools.applier.apply(row, plan, digest, sig)  # each call retried on its own
     except Interrupted:
         ctx.journal.release_lease(row.path, ctx.owner)
         raise

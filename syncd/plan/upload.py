@@ -1,5 +1,6 @@
 """Upload planning: mode, chunk layout, resume point, token lifetime, request fields, and the
-plans `push --dry-run` prints and the executors follow (no I/O here)."""
+plans `push --dry-run` prints and the executors follow (no I/O here). Metadata plans for
+items already on the site are in syncd.plan.metadata."""
 
 from __future__ import annotations
 
@@ -178,18 +179,6 @@ class UploadPlan:
         return text
 
 
-@dataclass(frozen=True, slots=True)
-class MetadataPlan:
-    """One photo/update that brings an item's metadata in line with the desired metadata."""
-
-    path: str
-    photo_id: str
-    fields: Mapping[str, str]
-
-    def __str__(self) -> str:
-        return f"update {self.path} photo {self.photo_id} {describe_fields(self.fields)}"
-
-
 def describe_fields(fields: Mapping[str, str]) -> str:
     """`key='value'` pairs in key order; the description (long HTML) shown by length only."""
     parts = []
@@ -245,14 +234,6 @@ def plan_upload(
         follow_up=follow_up,
         resume_from=resume_from,
     )
-
-
-def plan_metadata(row: FileRow, meta: Metadata, album_ids: Mapping[str, str]) -> MetadataPlan:
-    """One photo/update with all the desired metadata, identity marker kept in the tags."""
-    assert row.photo_id, f"{row.path}: no remote item to update"
-    fields = upload_fields(meta, row.sha256 or row.uploaded_sha256 or "", album_ids)
-    fields["published_p"] = fields.pop("publish")
-    return MetadataPlan(path=row.path, photo_id=row.photo_id, fields=fields)
 
 
 def album_id_list(meta: Metadata, album_ids: Mapping[str, str]) -> list[str]:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from typing import Any
 
+from syncd.sandbox.api_parts import MAX_SECONDS, check_time
 from syncd.sandbox.call import USERS, Call, api_method
 from syncd.sandbox.envelope import ApiError, Payload
 from syncd.sandbox.items import (
     FORMATS,
+    IMAGE_EXTENSIONS,
     check_albums,
     create_item,
     custom_variables,
     get_item,
+    kind,
     progress,
     public_view,
     strip_html,
@@ -216,15 +218,43 @@ def replace_file(call: Call, item: Record, src_path: Any, size: int, sha: str, n
         return fresh
 
 
+def set_thumbnail(call: Call, item: Record, thumbnail: dict[str, Any]) -> Record:
+    """A video's thumbnail becomes a frame ({"time"}) or an image ({"sha256", ...})."""
+    with call.state.lock:
+        fresh = get_item(call.state, str(item["photo_id"]))
+        fresh["thumbnail"] = thumbnail
+        call.state.put("items", fresh["photo_id"], fresh)
+        return fresh
+
+
 @api_method("photo/replace", "write")
 def photo_replace(call: Call) -> Payload:
+    """photo-replace.md: "Replace a photo, replace a video or update the thumbnail of a
+    video". `file` is optional: `time` alone picks the video's thumbnail frame; an image
+    sent for a video becomes its thumbnail; anything else replaces the item's file (a
+    video sent with `time` takes its thumbnail from that frame)."""
     item = get_item(call.state, call.get("photo_id"))
-    f = call.file()
-    call.float_param("time", 0, 1e7)
+    f = call.files.get("file")
+    seconds = call.float_param("time", 0, MAX_SECONDS)
     call.flag("crop_p")
+    video_p, _ = kind(item)
+    done = {"message": "The photo was successfully replaced"}
+    if f is None:
+        if seconds is None:
+            raise ApiError("no_file", "give a file, or a time to take the thumbnail from")
+        if not video_p:
+            raise ApiError("invalid_input", f"photo {item['photo_id']} is not a video: no frame")
+        check_time(item, seconds, "time")
+        return Payload("photo", _ids(set_thumbnail(call, item, {"time": seconds})), extra=done)
     refuse_if_unprocessable(call, f.filename)
+    if video_p and f.filename.lower().endswith(IMAGE_EXTENSIONS):
+        image = {"sha256": f.sha256, "filename": f.filename, "size": f.size}
+        return Payload("photo", _ids(set_thumbnail(call, item, image)), extra=done)
     item = replace_file(call, item, f.path, f.size, f.sha256, f.filename)
-    return Payload("photo", _ids(item))
+    if seconds is not None and kind(item)[0]:
+        check_time(item, seconds, "time")
+        item = set_thumbnail(call, item, {"time": seconds})
+    return Payload("photo", _ids(item), extra=done)
 
 
 @api_method("photo/get-transcoding-progress", "read")
@@ -236,43 +266,6 @@ def transcoding_progress(call: Call) -> Payload:
     result = {name: shown for name in FORMATS}
     result["all"] = shown
     return Payload("progress", result)
-
-
-@api_method("photo/coordinate/add", "write")
-def coordinate_add(call: Call) -> Payload:
-    with call.state.lock:
-        item = get_item(call.state, call.get("photo_id"))
-        lat = call.float_param("latitude", -90, 90)
-        lon = call.float_param("longitude", -180, 180)
-        if lat is None or lon is None:
-            place = call.get("search_string")
-            if not place:
-                raise ApiError("invalid_input", "give latitude and longitude, or search_string")
-            # A stable fake geocoder: the same text always lands on the same spot.
-            h = int(hashlib.sha256(place.encode()).hexdigest()[:8], 16) % 10**6
-            lat, lon = (h % 1800) / 10 - 90, (h // 1800 % 3600) / 10 - 180
-        item["coordinates"] = [lat, lon]
-        call.state.put("items", item["photo_id"], item)
-    return Payload("coordinate", {"photo_id": item["photo_id"], "latitude": lat, "longitude": lon})
-
-
-@api_method("photo/section/create", "write")
-def section_create(call: Call) -> Payload:
-    with call.state.lock:
-        item = get_item(call.state, call.get("photo_id"))
-        title = strip_html(call.require("title"))
-        start = call.float_param("start_time", 0, 1e7)
-        section_id = call.state.next_id("object_id")
-        item["sections"].append(
-            {
-                "section_id": section_id,
-                "title": title,
-                "description": call.get("description") or "",
-                "start_time": start or 0.0,
-            }
-        )
-        call.state.put("items", item["photo_id"], item)
-    return Payload("section", {"section_id": section_id, "photo_id": item["photo_id"]})
 
 
 @api_method("photo/attachment/upload", "write")

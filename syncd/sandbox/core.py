@@ -17,6 +17,7 @@ from typing import Any
 
 from syncd.sandbox import creds
 from syncd.sandbox import profile as profiles
+from syncd.sandbox.api_parts import coordinates_of
 from syncd.sandbox.app import SandboxApp
 from syncd.sandbox.control import make_route
 from syncd.sandbox.creds import Credentials
@@ -82,9 +83,15 @@ class Sandbox:
             self.initial_profile,
         )
         self.app.routes["/_sandbox/"] = make_route(self)
-        from syncd.sandbox import api_misc, api_photos, api_tokens, oauth_flow  # registers
+        from syncd.sandbox import (  # registers the methods
+            api_misc,
+            api_parts,
+            api_photos,
+            api_tokens,
+            oauth_flow,
+        )
 
-        del api_misc, api_photos, api_tokens
+        del api_misc, api_parts, api_photos, api_tokens
         self.app.routes["/oauth/"] = oauth_flow.route
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -207,9 +214,26 @@ class Sandbox:
                     "user_id": item["user_id"],
                     "custom": dict(item["custom"]),
                     "path": str(self.state.file_path(item["path"])),
+                    "coordinates": [tuple(c) for c in coordinates_of(item)],
+                    "sections": [
+                        {k: s[k] for k in ("section_id", "start_time", "title", "description")}
+                        for s in sorted(item.get("sections", []), key=lambda s: s["start_time"])
+                    ],
+                    "thumbnail": item.get("thumbnail"),
+                    "replaced": item.get("replaced", 0),
                 }
             )
         return out
+
+    def set_video_length(self, photo_id: int | str, seconds: float) -> None:
+        """Tell the sandbox how long an item's video is: section starts and thumbnail
+        times past its end are refused from now on, as the pages say."""
+        with self.state.lock:
+            item = self.state.get("items", photo_id)
+            if item is None:
+                raise KeyError(f"no such item {photo_id}")
+            item["video_length"] = float(seconds)
+            self.state.put("items", photo_id, item)
 
     @property
     def requests(self) -> list[RequestRecord]:

@@ -121,8 +121,10 @@ def create_item(
             "created": now,
             "encoded_at": now + transcode_seconds,
             "path": path.name,
-            "coordinates": None,
+            "coordinates": [],
             "sections": [],
+            "thumbnail": None,  # {"time": s} or {"sha256", "filename", "size"} of an image
+            "video_length": None,  # seconds, when known (Sandbox.set_video_length)
             "attachments": [],
         }
         state.put("items", photo_id, item)
@@ -167,14 +169,14 @@ def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, An
         "token": token,
         "tree_id": tree,
         "published_p": item["published"],
-        "one": f"/video/{pid}/{_slug(item['title'])}",
+        "one": f"/video/{pid}/{slug(item['title'])}",
         "creation_date_ansi": ansi(item["created"]),
         "original_date_ansi": ansi(item["created"]),
         "publish_date_ansi": ansi(item["created"]),
         "video_p": video_p,
         "audio_p": audio_p,
         "video_encoded_p": encoded,
-        "video_length": 0,
+        "video_length": item.get("video_length") or 0,
         "user_id": item["user_id"],
         "original_size": item["size"],
         "original_download": f"/{tree}/{pid}/{token}/original/download",
@@ -186,8 +188,10 @@ def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, An
     if not bare:
         view["tags"] = list(item["tags"])
         view["album_ids"] = list(item["album_ids"])
-    if item.get("coordinates"):
-        view["latitude"], view["longitude"] = item["coordinates"]
+    coordinates = item.get("coordinates")
+    if coordinates and not bare:  # listed, says coordinate-add.md, under no documented name
+        first = coordinates[0] if isinstance(coordinates[0], list) else coordinates
+        view["latitude"], view["longitude"] = first
     for name, (w, h) in FORMATS.items():
         if encoded:
             view[f"{name}_download"] = f"/{tree}/{pid}/{token}/{name}/download"
@@ -199,5 +203,5 @@ def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, An
     return view
 
 
-def _slug(title: str) -> str:
+def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "video"

@@ -38,6 +38,7 @@ from syncd.model import (
     RemoteItem,
     identity_tag,
 )
+from syncd.plan.metadata import uploaded_parts
 from syncd.plan.upload import UploadPlan
 from syncd.progress import ProgressSink
 from syncd.retry import Retrier, RetryPolicy
@@ -214,7 +215,11 @@ class Uploader:
         # An upload that carried every piece of metadata is done in one step; a second
         # album follows at once as the plan says. An earlier copy found on the site gets
         # all of its metadata from the metadata stage (it may predate a sidecar edit).
-        done = not found and self._follow_up(row, plan, item)
+        carried = not found and self._follow_up(row, plan, item)
+        # Chapters, coordinates and a thumbnail have methods of their own: the metadata
+        # stage sends them (an upload carrying none of them is done here).
+        parts, complete = uploaded_parts(meta)
+        done = carried and complete
         digest = meta.digest()
         to = ItemState.SYNCED if done else ItemState.UPLOADED
         self.journal.transition(
@@ -226,6 +231,7 @@ class Uploader:
             photo_id=item.photo_id,
             desired_digest=digest,
             applied_digest=digest if done else None,
+            applied_parts=parts.dumps() if carried else None,
             meta_sig=meta_sig,
             parks=0,
             error_code=None,

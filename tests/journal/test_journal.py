@@ -519,3 +519,26 @@ def test_counts_under_nested_roots_count_each_row_once(journal: Journal) -> None
     add_ready(journal, "/r/b.mp4", sha="cd" * 32)
     assert journal.counts(roots=["/r", "/r/a"])[S.READY] == 2
     assert journal.counts(roots=["/r/a"])[S.READY] == 1
+
+
+def test_applied_parts_are_recorded_only_under_our_metadata_lease(journal: Journal) -> None:
+    add_ready(journal, "/r/a.mp4")
+    assert journal.claim("h:1:1", 60) is not None
+    assert journal.transition(
+        "/r/a.mp4", S.UPLOADING, S.UPLOADED, owner="h:1:1", photo_id="42",
+        applied_parts='{"fields": "f1"}',
+    )  # fmt: skip
+    row = journal.claim_metadata("h:1:2", 60)
+    assert row is not None and row.applied_parts == '{"fields": "f1"}'
+
+    assert not journal.record_parts(row, "h:1:9", '{"fields": "x"}')  # not the lease holder
+    assert journal.record_parts(row, "h:1:2", '{"chapters": "c1", "fields": "f1"}')
+    assert journal.finish_metadata(
+        row, "h:1:2", digest="d", meta_sig="s", detail="done", parts='{"fields": "f2"}'
+    )
+    done = journal.get("/r/a.mp4")
+    assert done is not None
+    assert (done.state, done.applied_digest, done.applied_parts) == (
+        S.SYNCED, "d", '{"fields": "f2"}',
+    )  # fmt: skip
+    assert not journal.record_parts(done, "h:1:2", "{}")  # the lease went with the finish

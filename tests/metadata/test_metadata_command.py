@@ -167,7 +167,7 @@ def test_command_prints_values_and_sources(tmp_path: Path, archive: Path) -> Non
     assert line_of(out, 'custom:       rating = "4"').endswith(xmp)  # sorted by name
     assert line_of(out, " " * 14 + 'set = "a"').endswith("(folder defaults, json)")
     assert line_of(out, "chapters: ") == "chapters:     (not set)"
-    assert "chapters, coordinates, thumbnail: read and validated, not applied yet" in out
+    assert "not applied" not in out  # every field is sent now
     assert "secret-value" not in out + result.stderr
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,8 @@ def test_bad_coordinates(tmp_path: Path, data: dict[str, Any], problem: str) -> 
 
 # --- thumbnail --------------------------------------------------------------------------
 
+POSTER = b"\xff\xd8\xff"
+
 
 @pytest.mark.parametrize(
     ("value", "expected"),
@@ -170,11 +173,12 @@ def test_bad_coordinates(tmp_path: Path, data: dict[str, Any], problem: str) -> 
         ("00:01:05", Thumbnail(time=65.0)),
         ("1:05", Thumbnail(time=65.0)),
         ("7", Thumbnail(time=7.0)),
-        ("poster.JPG", Thumbnail(file="poster.JPG")),
+        # An image gets its content's digest: editing the image changes the metadata.
+        ("poster.JPG", Thumbnail(file="poster.JPG", image_sha256=sha256(POSTER).hexdigest())),
     ],
 )
 def test_thumbnail_forms(tmp_path: Path, value: Any, expected: Thumbnail) -> None:
-    (tmp_path / "poster.JPG").write_bytes(b"\xff\xd8\xff")
+    (tmp_path / "poster.JPG").write_bytes(POSTER)
     assert read_json(tmp_path, {"thumbnail": value}).thumbnail == expected
 
 
@@ -259,3 +263,10 @@ def test_the_new_fields_tell_their_values_apart() -> None:
 )
 def test_format_time(seconds: float, shown: str) -> None:
     assert format_time(seconds) == shown
+
+
+def test_the_media_that_take_no_thumbnail_are_the_scans_photos_and_sounds() -> None:
+    from syncd.local.scan import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+    from syncd.metadata.sidecar.fields import NOT_VIDEO_EXTENSIONS
+
+    assert NOT_VIDEO_EXTENSIONS == IMAGE_EXTENSIONS | AUDIO_EXTENSIONS

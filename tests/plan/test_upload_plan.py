@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from syncd.model import ChunkSession, FileRow, ItemState, Metadata, UploadMode, identity_tag
+from syncd.plan.metadata import plan_metadata
 from syncd.plan.upload import (
     Chunk,
     UploadPlan,
@@ -15,7 +16,6 @@ from syncd.plan.upload import (
     chunk_count,
     chunk_layout,
     chunks_to_send,
-    plan_metadata,
     plan_upload,
     resumable_params,
     tags_field,

@@ -62,20 +62,21 @@ CASES: list[tuple[str, dict[str, str], bool, bool, str | None, set[str]]] = [
         {"replace_token"},
     ),
     (
+        # The pages' examples: a message and an empty "photo" (no section_id).
         "photo/coordinate/add",
         {"photo_id": "{photo_id}", "latitude": "55.6", "longitude": "12.5"},
         True,
         False,
-        "coordinate",
-        {"latitude", "longitude"},
+        "photo",
+        set(),
     ),
     (
         "photo/section/create",
-        {"photo_id": "{photo_id}", "title": "Intro", "start_time": "3"},
+        {"photo_id": "{photo_id}", "title": "Intro", "description": "", "start_time": "3"},
         True,
         False,
-        "section",
-        {"section_id"},
+        "photo",
+        set(),
     ),
     (
         "photo/attachment/upload",

@@ -27,6 +27,16 @@ CHAPTER_KEYS = frozenset({"start", "title", "description"})
 COORDINATE_KEYS = frozenset({"latitude", "longitude"})
 # Images photo/replace takes as a thumbnail.
 THUMBNAIL_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp"})
+# Media the site keeps as a photo or as audio: the scan's image and audio extensions
+# (syncd.local.scan, which this package may not import; a test keeps them equal). Such an
+# item has no frame to pick, and photo/replace with an image would swap the item's own file.
+NOT_VIDEO_EXTENSIONS = frozenset(
+    {"jpg", "jpeg", "png", "gif", "tif", "tiff", "heic", "webp", "bmp"}
+    | {"mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "wma", "aif", "aiff"}
+)
+# The largest thumbnail image read (hashed when the metadata is read, sent by photo/replace):
+# a poster frame is a few MiB at most.
+MAX_THUMBNAIL_BYTES = 16 * 1024 * 1024
 # Coordinates are kept to 7 decimals (about a centimetre): enough for any camera, and
 # the same place given as degrees-minutes or as decimals compares equal.
 COORDINATE_DECIMALS = 7
