@@ -149,8 +149,9 @@ class Reconciling(JournalDb):
 
     def requeue(self, row: FileRow, *, drop_item: bool, detail: str) -> bool:
         """A `remote_missing` or `failed` row goes back to `ready` for the upload workers.
-        `drop_item`: its item is gone, so the upload makes a new one (photo_id and the
-        content it held are forgotten); otherwise the plan replaces the item's media."""
+        `drop_item`: its item is gone (and no other carries its marker: the caller looked),
+        so the upload makes a new one (photo_id and the content it held are forgotten);
+        otherwise the plan replaces the item's media."""
         if row.state not in (ItemState.REMOTE_MISSING, ItemState.FAILED) or not row.sha256:
             return False
         sets: dict[str, Any] = {
@@ -160,7 +161,9 @@ class Reconciling(JournalDb):
             "parks": 0,
         }
         if drop_item:
-            sets.update(photo_id=None, uploaded_sha256=None, applied_digest=None)
+            # attempts 0: the caller has just looked the marker up and found no item, so
+            # nothing an earlier attempt sent is on the site to ask about.
+            sets.update(photo_id=None, uploaded_sha256=None, applied_digest=None, attempts=0)
         with self._write() as conn:
             return self._cas(
                 conn,

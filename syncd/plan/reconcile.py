@@ -224,6 +224,16 @@ class _Planner:
     def run(self) -> list[ReconcileAction]:
         moved_from = self._moves()
         for row in self.rows:
+            if row.state is ItemState.PENDING and self.adopt_only and row.path in self.inp.local:
+                # A rebuild hands nothing to the workers: a file still settling waits.
+                self.actions.append(
+                    ReconcileAction(
+                        Kind.NEW,
+                        Decision.REPORT,
+                        row.path,
+                        detail="not stable yet: not looked up; run again later",
+                    )
+                )
             if row.state in NOT_COMPARED or row.path in moved_from:
                 continue
             local = self.inp.local.get(row.path)
@@ -531,8 +541,10 @@ def drift_of(remote: RemoteItem, meta: Metadata, site: SiteView) -> list[str]:
     title = remote.title
     if meta.title is not None and title and as_text(title) != as_text(meta.title):
         found.append(f"title {title!r}, not {meta.title!r}")
+    # Only a description syncd sets: without one, photo/update leaves the site's alone.
     description = remote.description
-    if description is not None and as_text(description) != as_text(meta.description or ""):
+    wanted = meta.description
+    if wanted and description is not None and as_text(description) != as_text(wanted):
         found.append("description differs")
     # A scheduled item may show unpublished until its date: only unscheduled ones compared.
     published = remote.published

@@ -74,7 +74,7 @@ def listed(photo_id: str = "1", **changes: Any) -> RemoteItem:
     """An item as the list answer shows a file synced with META."""
     values: dict[str, Any] = {
         "title": "Clip",
-        "description": "",
+        "description": "<p>About</p>",
         "published": True,
         "number_of_tags": 2,
         "number_of_albums": 0,
@@ -86,7 +86,7 @@ def listed(photo_id: str = "1", **changes: Any) -> RemoteItem:
     return RemoteItem(photo_id=photo_id, **values)
 
 
-META = Metadata(title="Clip", tags=("cats",))
+META = Metadata(title="Clip", description="About", tags=("cats",))
 
 
 def plan(
@@ -154,6 +154,13 @@ def test_drift_not_claimed_where_the_answer_is_silent_or_markup_only() -> None:
     site = listed(title="Clip & co", description="<div>Hello world</div>", number_of_tags=1)
     assert plan([r], [seen(r)], [site], desired={r.path: meta}) == []
     assert as_text("<p>a&nbsp;b</p>\n c") == "a b c"
+
+
+def test_a_description_syncd_does_not_set_is_not_compared() -> None:
+    r = row("/r/a.mp4")
+    meta = Metadata(title="Clip", tags=("cats",))
+    got = plan([r], [seen(r)], [listed(description="by hand")], desired={r.path: meta})
+    assert got == []
 
 
 def test_tag_count_with_a_spaced_tag_is_not_compared() -> None:
@@ -420,3 +427,11 @@ def test_rows_in_flight_or_skipped_are_left_alone() -> None:
         row("/r/c.mp4", state=ItemState.SKIPPED, photo_id=None),
     ]
     assert plan(rows, [], []) == []
+
+
+def test_a_rebuild_reports_files_still_settling() -> None:
+    settling = row("/r/a.mp4", state=ItemState.PENDING, photo_id=None, sha256=None)
+    assert plan([settling], [seen(settling)], []) == []  # the workers' burst waits for it
+    assert plan([settling], [seen(settling)], [], adopt_only=True) == [
+        "new /r/a.mp4 (not stable yet: not looked up; run again later): report"
+    ]

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
 from pipeline_helpers import (
     append_config,
     assert_once_each,
+    journal_path,
     make_tree,
     run_syncd,
     sha256_of,
@@ -41,6 +42,7 @@ __all__ = [
     "FAST",
     "append_config",
     "assert_once_each",
+    "journal_path",
     "make_tree",
     "run_syncd",
     "sha256_of",
