@@ -23,6 +23,8 @@ from pipeline_helpers import (
     run_syncd,
     sha256_of,
     start_syncd,
+    syncd_cmd,
+    syncd_env,
     upload_requests,
     wait_for,
 )
@@ -47,6 +49,8 @@ __all__ = [
     "run_syncd",
     "sha256_of",
     "start_syncd",
+    "syncd_cmd",
+    "syncd_env",
     "upload_requests",
     "wait_for",
 ]
