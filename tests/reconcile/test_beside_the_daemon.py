@@ -1,13 +1,14 @@
-"""Reconcile beside the daemon: `syncd reconcile` started over and over while `syncd push`
-runs over and over on the same journal (the stand-in for `syncd watch`, which is not on
-main yet), and a stream of new files arrives, some changed after their upload and some
-deleted. They meet only in the journal's claims and leases. At the end every file is on the
-site exactly once with its latest bytes, every deleted file's item is gone, no item was
-ever made twice for one file, and no deletion was made twice."""
+"""Reconcile beside the daemon: `syncd reconcile` started over and over while a `syncd watch`
+subprocess (or `syncd push`, over and over) runs on the same journal, and a stream of new
+files arrives, some changed after their upload and some deleted. They meet only in the
+journal's claims and leases. At the end every file is on the site exactly once with its
+latest bytes, every deleted file's item is gone, no item was ever made twice for one file,
+and no deletion was made twice."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 from collections import Counter
@@ -16,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reconcile_helpers import append_config, assert_once_each, run_syncd, syncd_cmd, syncd_env
+from reconcile_helpers import (
+    append_config,
+    assert_once_each,
+    run_syncd,
+    syncd_cmd,
+    syncd_env,
+    wait_for,
+)
 
 from syncd.sandbox import Sandbox
 from syncd.sandbox.call import METHODS, Call, MethodSpec
@@ -77,17 +85,43 @@ def deleted(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     yield seen
 
 
+class Watch:
+    """A `syncd watch` subprocess, its output in a log file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                syncd_cmd(config, "watch"), stdout=out, stderr=subprocess.STDOUT, env=syncd_env()
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=RUN_TIMEOUT)
+
+
 @pytest.mark.slow
-def test_reconcile_over_and_over_beside_push(
-    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, deleted: list[dict[str, Any]]
+@pytest.mark.parametrize("daemon", ["watch", "push"])
+def test_reconcile_over_and_over_beside_the_daemon(
+    sandbox: Sandbox,
+    sandbox_config: Path,
+    tmp_path: Path,
+    deleted: list[dict[str, Any]],
+    daemon: str,
 ) -> None:
+    root = tmp_path / "archive"
+    root.mkdir()
     append_config(
         sandbox_config,
         '[reconcile]\non_local_delete = "delete"\nmax_delete = 1000\n'
-        "[scan]\nstable_seconds = 0\n[upload]\nconcurrency = 2",
+        "[scan]\nstable_seconds = 0.3\n[upload]\nconcurrency = 2\n"
+        "[daemon]\ndebounce = 0.05\npoll_interval = 0.5\n"
+        f'[[watch]]\npath = "{root}"\n',
     )
-    root = tmp_path / "archive"
-    root.mkdir()
     present: dict[str, Path] = {}
     serial = 0
 
@@ -100,15 +134,21 @@ def test_reconcile_over_and_over_beside_push(
 
     for _ in range(NEW_PER_ROUND):
         new_file()
-    pusher = Loop(sandbox_config, "push", "--no-wait", root)
-    reconciler = Loop(sandbox_config, "reconcile", "--no-wait", root)
-    pusher.thread.start()
+    watcher: Watch | None = None
+    pusher: Loop | None = None
+    if daemon == "watch":
+        watcher = Watch(sandbox_config, tmp_path / "watch.log")
+        wait_for("the daemon watching", lambda: "watching" in watcher.output(), RUN_TIMEOUT)
+    else:
+        pusher = Loop(sandbox_config, "push", root)
+        pusher.thread.start()
+    reconciler = Loop(sandbox_config, "reconcile", root)
     reconciler.thread.start()
     try:
         for round_no in range(ROUNDS):
-            # Each round lands while both keep running: wait until each has finished a
-            # run that started after the round's changes.
-            marks = (pusher.runs() + 2, reconciler.runs() + 2)
+            # Each round's changes land while both keep running: wait until each has
+            # finished a run that started after them.
+            marks = (pusher.runs() + 2 if pusher else 0, reconciler.runs() + 2)
             names = sorted(present)
             for _ in range(NEW_PER_ROUND):
                 new_file()
@@ -116,20 +156,28 @@ def test_reconcile_over_and_over_beside_push(
             changed.write_bytes(os.urandom(900 + round_no))  # new bytes, same path
             gone = present.pop(names[-1])
             gone.unlink()
-            pusher.wait_runs(marks[0])
+            if pusher is not None:
+                pusher.wait_runs(marks[0])
             reconciler.wait_runs(marks[1])
     finally:
-        pusher.stop.set()
-        reconciler.stop.set()
-        pusher.thread.join(RUN_TIMEOUT)
-        reconciler.thread.join(RUN_TIMEOUT)
+        for loop in (pusher, reconciler):
+            if loop is not None:
+                loop.stop.set()
+        for loop in (pusher, reconciler):
+            if loop is not None:
+                loop.thread.join(RUN_TIMEOUT)
 
-    assert set(pusher.statuses) <= {0, 1}, pusher.outputs
-    assert set(reconciler.statuses) <= {0, 1}, reconciler.outputs
-    final = run_syncd(sandbox_config, "reconcile", "--no-wait", root)
-    assert final.returncode == 0, final.stdout + final.stderr
-    again = run_syncd(sandbox_config, "reconcile", "--no-wait", root)
-    assert again.returncode == 0 and "in step: nothing differs" in again.stdout
+    try:
+        if pusher is not None:
+            assert set(pusher.statuses) <= {0, 1}, pusher.outputs
+        assert set(reconciler.statuses) <= {0, 1}, reconciler.outputs
+        final = run_syncd(sandbox_config, "reconcile", root)
+        assert final.returncode == 0, final.stdout + final.stderr
+        again = run_syncd(sandbox_config, "reconcile", root)
+        assert again.returncode == 0 and "in step: nothing differs" in again.stdout, again.stdout
+    finally:
+        if watcher is not None:
+            assert watcher.stop() == 0, watcher.output()[-3000:]
 
     # Every file on the site exactly once, with its latest bytes; nothing else.
     assert_once_each(sandbox, list(present.values()))
