@@ -13,6 +13,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
 from syncd.plan.reconcile import Decision
 from syncd.progress import ProgressSink
@@ -58,22 +59,22 @@ class RichPhases:
         with self._lock:
             self._text, self._total = text, total
             if self._status is None:
-                self._status = self.console.status(text)
+                self._status = self.console.status(Text(text))
                 self._status.start()
             else:
-                self._status.update(text)
+                self._status.update(Text(text))
 
     def advance(self, done: int) -> None:
         with self._lock:
             if self._status is not None:
                 of = f"/{self._total}" if self._total else ""
-                self._status.update(f"{self._text}: {done}{of}")
+                self._status.update(Text(f"{self._text}: {done}{of}"))
 
     def end(self, text: str) -> None:
-        self.console.log(printable(text))
+        self.console.log(printable(text), highlight=False, markup=False)
 
     def note(self, text: str) -> None:
-        self.console.log(printable(text))
+        self.console.log(printable(text), highlight=False, markup=False)
 
     def close(self) -> None:
         with self._lock:
@@ -92,11 +93,11 @@ class RichPhases:
 def render_reconcile(console: Console, report: ReconcileReport) -> None:
     """The summary table by class and outcome, then each action worth a look."""
     title = "reconcile plan (dry run: nothing changed)" if report.dry_run else "reconcile"
-    console.print(
+    _line(
+        console,
         f"{title}: {report.rows} journal row(s), {report.local_files} file(s), "
         f"{report.remote_items} item(s) on the site ({report.untracked} not in the journal), "
         f"{report.requests} read request(s)",
-        highlight=False,
     )
     summary = report.summary()
     if summary:
@@ -108,29 +109,34 @@ def render_reconcile(console: Console, report: ReconcileReport) -> None:
             )
         console.print(table)
     else:
-        console.print("in step: nothing differs", highlight=False)
+        _line(console, "in step: nothing differs")
     for result in report.results:
         action = result.action
         if action.decision is Decision.KEEP and not report.dry_run:
             continue
         extra = f" - {result.message}" if result.message else ""
-        console.print(f"  {result.outcome.value}: {printable(str(action))}{extra}", highlight=False)
+        _line(console, f"  {result.outcome.value}: {action}{extra}")
     if report.blocked:
-        console.print(f"max_delete: {report.blocked}", highlight=False)
+        _line(console, f"max_delete: {report.blocked}")
     for problem in report.problems:
-        console.print(f"problem: {problem}", highlight=False)
+        _line(console, f"problem: {problem}")
     pipeline = report.pipeline
     if pipeline is not None:
         for row in pipeline.failed:
-            why = row.error_message or row.error_code or "failed"
-            console.print(f"FAILED {printable(row.path)}: {printable(why)}", highlight=False)
+            _line(console, f"FAILED {row.path}: {row.error_message or row.error_code or 'failed'}")
         for row in pipeline.waiting:
-            console.print(f"not landed: {printable(row.path)} ({row.state})", highlight=False)
+            _line(console, f"not landed: {row.path} ({row.state})")
         if pipeline.synced_by_run:
-            console.print(f"{pipeline.synced_by_run} file(s) synced by this run", highlight=False)
+            _line(console, f"{pipeline.synced_by_run} file(s) synced by this run")
     if report.error is not None:
-        console.print(f"stopped: {printable(str(report.error))}", highlight=False)
-    console.print(_verdict(report), highlight=False)
+        _line(console, f"stopped: {report.error}")
+    _line(console, _verdict(report))
+
+
+def _line(console: Console, text: str) -> None:
+    """A line holding paths and the site's messages: no markup or highlighting, control
+    characters escaped, so it stays one line and drives no terminal."""
+    console.print(printable(text), markup=False, highlight=False)
 
 
 def _verdict(report: ReconcileReport) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +128,37 @@ def file_fingerprint(path: Path) -> str:
         if companion.exists():
             digest.update(companion.read_bytes())
     return digest.hexdigest()
+
+
+# How long a test waits for a `syncd watch` subprocess to do something before it fails
+# (generous: a busy machine is slow; the test fails only if the thing never happens).
+WATCH_WAIT = 120.0
+
+
+class Watch:
+    """A `syncd watch` subprocess, its output in a log file (never a full pipe); returns
+    once it is watching."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                syncd_cmd(config, "watch"), stdout=out, stderr=subprocess.STDOUT, env=syncd_env()
+            )
+        self.wait_for("the daemon watching", lambda: "watching" in self.output())
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, what: str, check: Callable[[], object]) -> object:
+        return wait_for(what, check, WATCH_WAIT, self.proc)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=WATCH_WAIT)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)

@@ -8,7 +8,6 @@ and no deletion was made twice."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 from collections import Counter
@@ -18,12 +17,12 @@ from typing import Any
 
 import pytest
 from reconcile_helpers import (
+    Watch,
     append_config,
     assert_once_each,
     run_syncd,
     syncd_cmd,
     syncd_env,
-    wait_for,
 )
 
 from syncd.sandbox import Sandbox
@@ -85,25 +84,6 @@ def deleted(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     yield seen
 
 
-class Watch:
-    """A `syncd watch` subprocess, its output in a log file."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                syncd_cmd(config, "watch"), stdout=out, stderr=subprocess.STDOUT, env=syncd_env()
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=RUN_TIMEOUT)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("daemon", ["watch", "push"])
 def test_reconcile_over_and_over_beside_the_daemon(
@@ -138,7 +118,6 @@ def test_reconcile_over_and_over_beside_the_daemon(
     pusher: Loop | None = None
     if daemon == "watch":
         watcher = Watch(sandbox_config, tmp_path / "watch.log")
-        wait_for("the daemon watching", lambda: "watching" in watcher.output(), RUN_TIMEOUT)
     else:
         pusher = Loop(sandbox_config, "push", root)
         pusher.thread.start()

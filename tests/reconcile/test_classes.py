@@ -47,10 +47,30 @@ def test_a_tree_in_step_plans_nothing_and_exits_0(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
     root, _, _ = synced_tree(sandbox_config, tmp_path)
+    sandbox.add_item(b"uploaded by somebody else", title="theirs")
+
     report = reconcile(sandbox_config, root)
+
     assert outcomes(report) == []
     assert report.exit_status() == 0
-    assert (report.remote_items, report.untracked, report.lookups) == (3, 0, 0)
+    # The other item is counted, not judged; no file has its size: nothing looked up.
+    assert (report.remote_items, report.untracked, report.lookups) == (4, 1, 0)
+
+
+def test_an_archive_that_is_not_there_deletes_nothing(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    append_config(sandbox_config, '[reconcile]\non_local_delete = "delete"')
+    root, _, _ = synced_tree(sandbox_config, tmp_path)
+    root.rename(tmp_path / "unmounted")
+
+    report = reconcile(sandbox_config, root)
+
+    assert outcomes(report) == []
+    assert [p.message for p in report.problems] == [
+        "root is not a directory (missing or unmounted?)"
+    ]
+    assert report.exit_status() == 1 and len(sandbox.items()) == 3
 
 
 @pytest.mark.parametrize("policy", ["reupload", "report"])
@@ -202,6 +222,44 @@ def test_duplicates_are_reported_and_deleted_with_dedupe(
     assert sorted(str(i["photo_id"]) for i in sandbox.items()) == sorted(ids)
     deletes = [r for r in sandbox.requests if r.method == "photo/delete"]
     assert len(deletes) == 1
+
+
+def test_dedupe_keeps_the_oldest_copy_and_moves_the_row_to_it(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    [clip] = make_tree(root, 1)
+    older = copy_of(sandbox, clip, clip.stem)  # on the site before the journal knew it
+    _, found = push(sandbox_config, root)  # a first upload asks nothing: a second item
+    mine = found[str(clip)].photo_id
+    assert mine != older and len(sandbox.items()) == 2
+
+    report = reconcile(sandbox_config, root, dedupe=True)
+
+    assert outcomes(report) == [
+        (f"duplicate {clip} photo {mine} (of photo {older}): delete", Outcome.DONE)
+    ]
+    assert [str(i["photo_id"]) for i in sandbox.items()] == [older]
+    assert rows(sandbox_config)[str(clip)].photo_id == older
+    assert outcomes(reconcile(sandbox_config, root)) == []
+
+
+def test_a_replacement_whose_item_is_gone_is_uploaded_again(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root, files, ids = synced_tree(sandbox_config, tmp_path)
+    files[1].write_bytes(os.urandom(2000))
+    delete_item(sandbox, ids[1])
+    report, found = push(sandbox_config, root)
+    assert found[str(files[1])].error_code == "no_such_photo"
+
+    report = reconcile(sandbox_config, root)
+
+    assert outcomes(report) == [
+        (f"remote-missing {files[1]} photo {ids[1]} (gone from the site): reupload", Outcome.DONE)
+    ]
+    row = rows(sandbox_config)[str(files[1])]
+    assert item(sandbox, row.photo_id or "")["sha256"] == sha256_of(files[1])
 
 
 def test_an_item_with_the_marker_but_not_in_the_journal_is_adopted(

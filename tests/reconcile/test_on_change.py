@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from reconcile_helpers import (
+    Watch,
     append_config,
     item,
     journal_path,
@@ -165,3 +166,23 @@ def test_push_dry_run_prints_the_replacement(
     [line] = report.plans
     assert line.startswith(f"replace photo {photo_id} with {clip} [4000 B]; then update ")
     assert f"tags='{identity_tag(sha256_of(clip))}'" in line
+
+
+def test_watch_replaces_a_changed_file_too(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root, clip, photo_id = synced_clip(sandbox_config, tmp_path)
+    append_config(
+        sandbox_config,
+        f'[scan]\nstable_seconds = 0.3\n[daemon]\ndebounce = 0.05\n[[watch]]\npath = "{root}"',
+    )
+    daemon = Watch(sandbox_config, tmp_path / "watch.log")
+    try:
+        clip.write_bytes(os.urandom(5000))
+        wanted = sha256_of(clip)
+        daemon.wait_for("the item replaced", lambda: item(sandbox, photo_id)["sha256"] == wanted)
+        assert len(sandbox.items()) == 1
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert item(sandbox, photo_id)["tags"] == [identity_tag(wanted)]
