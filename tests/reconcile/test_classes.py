@@ -280,6 +280,23 @@ def test_an_item_with_the_marker_but_not_in_the_journal_is_adopted(
     assert row.applied_digest == row.desired_digest  # title and tags as wanted: nothing to set
 
 
+def test_a_deleted_item_uploaded_again_by_hand_is_adopted_not_uploaded(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root, files, ids = synced_tree(sandbox_config, tmp_path)
+    delete_item(sandbox, ids[2])
+    again = copy_of(sandbox, files[2], files[2].stem)
+    uploads = upload_requests(sandbox)
+
+    report = reconcile(sandbox_config, root)
+
+    assert outcomes(report) == [
+        (f"adopt {files[2]} photo {again} (carries its identity marker): link", Outcome.DONE)
+    ]
+    assert upload_requests(sandbox) == uploads and len(sandbox.items()) == 3
+    assert rows(sandbox_config)[str(files[2])].photo_id == again
+
+
 def test_transcoding_overdue_is_reported(tmp_path: Path) -> None:
     with Sandbox(data_dir=tmp_path / "slow-site", transcode_seconds=3600) as slow:
         config = slow.write_config(tmp_path / "slow.toml", journal_path=tmp_path / "slow.db")
