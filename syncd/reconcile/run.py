@@ -154,7 +154,7 @@ class Reconcile:
         report.results = self._act(ctx, plan, inp, adopt_only=options.adopt)
         if options.adopt or ctx.stop:
             return
-        report.pipeline = self._burst(ctx, relay, options, roots)
+        report.pipeline = self._burst(ctx, relay, feed, roots)
         rows_now = {r.path: r for r in journal.rows_in(list(ItemState), roots=roots)}
         settle_queued(report.results, rows_now, report.started_at)
 
@@ -197,17 +197,19 @@ class Reconcile:
             client.close()
 
     def _burst(
-        self, ctx: RunContext, relay: _Relay, options: ReconcileOptions, roots: list[str]
+        self, ctx: RunContext, relay: _Relay, scanned: ScanFeed, roots: list[str]
     ) -> RunReport:
+        """The workers, over what the first scan (and the plan) queued; the scan is not
+        repeated, only files it left settling are looked at again."""
         run_report = RunReport(started_at=self.clock.time())
         with self.phases.uploads() as sink, relay.to(sink):
             announcer = Announcer(relay, self.clock)
             pool = WorkerPool(ctx, announcer, roots=roots, on_failure=OnWorkerFailure.STOP_RUN)
-            feed = ScanFeed(ctx, options.roots, announcer, on_ready=pool.wake)
+            feed = _Scanned(scanned, announcer, pool.wake, roots)
             run_pipeline(ctx, pool, feed, Burst(self.journal, roots, self.patience))
             run_report.stopped_by = pool.fatal
-            run_report.problems = feed.problems
-            run_report.not_media = feed.skipped
+            run_report.problems = scanned.problems
+            run_report.not_media = scanned.skipped
         return fill_report(
             run_report, self.journal, roots, owner=ctx.owner, synced_paths=pool.synced_paths
         )
@@ -215,6 +217,44 @@ class Reconcile:
 
 def _nothing() -> None:
     pass
+
+
+class _Scanned:
+    """The burst's feed: the scan feed the run began with, already started. Its start tells
+    the display what is queued; files the scan left settling are scanned again as they
+    come due (the scan feed's own step), and what that readies is told and handed over."""
+
+    def __init__(
+        self, scanned: ScanFeed, announcer: Announcer, wake: Callable[[], None], roots: list[str]
+    ) -> None:
+        self.scanned = scanned
+        self.announcer = announcer
+        self.wake = wake
+        self.roots = roots
+
+    def start(self) -> None:
+        self._announce()
+
+    def step(self) -> float | None:
+        journal = self.scanned.ctx.journal
+        settling = journal.has_work([ItemState.PENDING], roots=self.roots)
+        wants = self.scanned.step()
+        if settling:
+            self._announce()
+            self.wake()
+        return wants
+
+    def settled(self) -> bool:
+        return self.scanned.settled()
+
+    def poke(self) -> None:
+        self.scanned.poke()
+
+    def _announce(self) -> None:
+        journal = self.scanned.ctx.journal
+        for row in journal.rows_in([ItemState.READY, ItemState.RETRY], roots=self.roots):
+            self.announcer.ready(row.path, row.size)
+        self.announcer.flush()
 
 
 class _Relay:
