@@ -55,16 +55,18 @@ class Reconciling(JournalDb):
         *,
         desired_digest: str | None,
         applied_digest: str | None,
+        applied_parts: str | None,
         meta_sig: str | None,
         detail: str,
     ) -> bool:
         """The row's content is on the site as `photo_id`: -> `synced` (from our claim, or
         from `remote_missing`). `applied_digest` None leaves the metadata to the metadata
-        stage (it then sets everything on the item)."""
+        stage, which sends the parts `applied_parts` does not record."""
         sets: dict[str, Any] = {
             "photo_id": photo_id,
             "desired_digest": desired_digest,
             "applied_digest": applied_digest,
+            "applied_parts": applied_parts,
             "meta_sig": meta_sig,
             "error_code": None,
             "error_message": None,
@@ -112,16 +114,22 @@ class Reconciling(JournalDb):
             )
             return cursor.rowcount == 1
 
-    def mark_drift(self, row: FileRow, detail: str) -> bool:
+    def mark_drift(self, row: FileRow, detail: str, *, applied_parts: str | None) -> bool:
         """The site's metadata differs from the desired metadata the row says was applied:
-        forget that it was applied, so the metadata stage sets it all again."""
+        forget that it was applied (`applied_parts`: the record without the parts that
+        drifted), so the metadata stage sends them again."""
         with self._write() as conn:
             return self._cas(
                 conn,
                 row.path,
                 ItemState.SYNCED,
                 ItemState.SYNCED,
-                {"applied_digest": None, "next_attempt_at": None, "parks": 0},
+                {
+                    "applied_digest": None,
+                    "applied_parts": applied_parts,
+                    "next_attempt_at": None,
+                    "parks": 0,
+                },
                 f"drift on the site: {detail}",
                 self._clock.time(),
                 " AND photo_id IS ? AND applied_digest IS ? AND desired_digest IS ?"
@@ -163,7 +171,13 @@ class Reconciling(JournalDb):
         if drop_item:
             # attempts 0: the caller has just looked the marker up and found no item, so
             # nothing an earlier attempt sent is on the site to ask about.
-            sets.update(photo_id=None, uploaded_sha256=None, applied_digest=None, attempts=0)
+            sets.update(
+                photo_id=None,
+                uploaded_sha256=None,
+                applied_digest=None,
+                applied_parts=None,
+                attempts=0,
+            )
         with self._write() as conn:
             return self._cas(
                 conn,
@@ -179,14 +193,20 @@ class Reconciling(JournalDb):
 
     def relink(self, row: FileRow, photo_id: str, detail: str) -> bool:
         """A synced row now stands for another item with its content (the oldest of
-        duplicates): its metadata is set again by the metadata stage."""
+        duplicates): nothing is known of that item's metadata, so the metadata stage sets
+        all of it."""
         with self._write() as conn:
             return self._cas(
                 conn,
                 row.path,
                 ItemState.SYNCED,
                 ItemState.SYNCED,
-                {"photo_id": photo_id, "applied_digest": None, "next_attempt_at": None},
+                {
+                    "photo_id": photo_id,
+                    "applied_digest": None,
+                    "applied_parts": None,
+                    "next_attempt_at": None,
+                },
                 detail,
                 self._clock.time(),
                 " AND photo_id IS ?",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 from syncd.api.client import Client
@@ -23,6 +24,7 @@ from syncd.errors import Interrupted, NotFound, SidecarError, SyncdError
 from syncd.model import CONTENT_CHANGED, FileRow, ItemState, OnDrift
 from syncd.pipeline.context import RunContext
 from syncd.pipeline.pool import LEASE_SECONDS
+from syncd.plan.metadata import AppliedParts, fields_digest, goal_parts
 from syncd.plan.reconcile import Decision, Kind, ReconcileAction, SiteView, drift_of
 from syncd.reconcile.report import ActionResult, Outcome
 from syncd.text import printable
@@ -130,6 +132,7 @@ class Executor:
             row = claimed
         digest: str | None = None
         applied: str | None = None
+        parts: str | None = None
         sig: str | None = None
         try:
             meta, sig = ctx.desired(row)
@@ -139,16 +142,20 @@ class Executor:
             digest = meta.digest()
             item = self.site.items.get(photo_id)
             visible = item is not None and bool(drift_of(item, meta, self.site))
-            # In step as far as the listing shows (or drift is only reported): applied. Else
-            # the metadata stage sets it all.
+            # The fields a listing shows are in step (or drift is only reported): applied.
+            # Chapters, coordinates and thumbnails no listing shows: the metadata stage
+            # sends those the desired metadata has.
             if not visible or ctx.config.reconcile.on_drift is OnDrift.REPORT:
-                applied = digest
+                record = AppliedParts(fields=fields_digest(meta))
+                parts = record.dumps()
+                applied = digest if record == goal_parts(meta) else None
         ok = self.journal.link(
             row,
             ctx.owner,
             photo_id,
             desired_digest=digest,
             applied_digest=applied,
+            applied_parts=parts,
             meta_sig=sig,
             detail=f"photo_id {photo_id} (adopted: it carries the identity marker)",
         )
@@ -187,7 +194,11 @@ class Executor:
 
     def _reapply(self, action: ReconcileAction) -> ActionResult:
         row = self._row(action)
-        if row is None or not self.journal.mark_drift(row, action.detail):
+        if row is None:
+            return self._moved_on(action)
+        # What drifted is what photo/update sets (the fields): that part is sent again.
+        parts = replace(AppliedParts.parse(row.applied_parts), fields=None).dumps()
+        if not self.journal.mark_drift(row, action.detail, applied_parts=parts):
             return self._moved_on(action)
         return self._queued(action, "queued for the metadata stage")
 

@@ -24,12 +24,15 @@ status: the next attempt asks for a new token.
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 from syncd.api.body import FileSlice
 from syncd.api.client import RedeemAnswer
-from syncd.errors import ApiError, TransportError, UntrustedAnswer
-from syncd.model import CONTENT_CHANGED, FileRow, Metadata, RemoteItem
+from syncd.errors import ApiError, Interrupted, SyncdError, TransportError, UntrustedAnswer
+from syncd.model import CONTENT_CHANGED, FileRow, ItemState, Metadata, RemoteItem
+from syncd.plan.metadata import AppliedParts, fields_digest, goal_parts, parts_after_replace
 from syncd.plan.upload import UploadPlan, token_valid_minutes
 from syncd.text import printable
 from syncd.upload.core import Outcome, Uploader
@@ -69,7 +72,7 @@ def replace_media(
     guard = up.guard(row)
     return_url = f"{up.client.site.base_url}{RETURN_PATH}"
 
-    def attempt() -> tuple[RemoteItem, bool]:
+    def attempt() -> RemoteItem:
         minutes = token_valid_minutes(row.size, up.meter.rate)
         answer = up.client.get_replace_token(
             photo_id, valid_minutes=str(minutes), max_uploads="1", return_url=return_url
@@ -80,10 +83,75 @@ def replace_media(
         guard.rollback()
         guard.check_unchanged()
         redeemed = up.client.redeem_replace_token(token, FileSlice(row.path, on_read=guard))
-        return read_replace_answer(redeemed, photo_id), False
+        return read_replace_answer(redeemed, photo_id)
 
     log.info("%s: replacing the media of photo %s", printable(row.path), photo_id)
-    return up.run_attempts(row, plan, attempt, guard, meta, meta_sig)
+    up.progress.file_started(row.path, row.size)
+    started = time.monotonic()
+    try:
+        item = up.retry(row, attempt)
+    except Exception as exc:
+        guard.rollback()
+        return up.settle(row, exc)
+    up.meter.record(row.size, time.monotonic() - started)
+    return _record(up, row, plan, meta, meta_sig, item, _follow_up(up, row, plan, item))
+
+
+def _follow_up(up: Uploader, row: FileRow, plan: UploadPlan, item: RemoteItem) -> bool:
+    """The photo/update with the new marker; False leaves it to the metadata stage."""
+    fields = plan.follow_up
+    if fields is None:
+        return True
+    try:
+        up.retry(row, lambda: up.client.photo_update(item.photo_id, **fields))
+    except SyncdError as exc:
+        if exc.stops_run or isinstance(exc, Interrupted):
+            raise
+        log.warning(
+            "%s: media replaced; the update that follows failed: %s", printable(row.path), exc
+        )
+        return False
+    return True
+
+
+def _record(
+    up: Uploader,
+    row: FileRow,
+    plan: UploadPlan,
+    meta: Metadata,
+    meta_sig: str | None,
+    item: RemoteItem,
+    carried: bool,
+) -> Outcome:
+    """The item now holds the row's content. It kept its sections and coordinates (a
+    replacement swaps the media only) but brought a thumbnail of its own
+    (`parts_after_replace`); its fields are applied when the follow-up went through. Parts
+    still missing are the metadata stage's (the row waits in `uploaded`)."""
+    # The fields' record goes too when the update failed: the item still carries the old
+    # content's marker, which no metadata digest shows, so they must be sent again.
+    parts = AppliedParts.parse(parts_after_replace(row.applied_parts))
+    parts = replace(parts, fields=fields_digest(meta) if carried else None)
+    done = parts == goal_parts(meta)
+    digest = meta.digest()
+    to = ItemState.SYNCED if done else ItemState.UPLOADED
+    up.journal.transition(
+        row.path,
+        ItemState.UPLOADING,
+        to,
+        owner=up.owner,
+        detail=f"photo_id {item.photo_id}: media replaced with the new content",
+        photo_id=item.photo_id,
+        desired_digest=digest,
+        applied_digest=digest if done else None,
+        applied_parts=parts.dumps(),
+        meta_sig=meta_sig,
+        parks=0,
+        error_code=None,
+        error_message=None,
+    )
+    if done:
+        up.progress.file_finished(row.path, "synced", item.photo_id)
+    return Outcome(to)
 
 
 def read_replace_answer(answer: RedeemAnswer, photo_id: str) -> RemoteItem:

@@ -5,6 +5,7 @@ sends nothing and says why."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -186,3 +187,43 @@ def test_watch_replaces_a_changed_file_too(
     finally:
         daemon.kill()
     assert item(sandbox, photo_id)["tags"] == [identity_tag(wanted)]
+
+
+def test_a_replacement_keeps_chapters_and_coordinate_and_takes_the_thumbnail_again(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """The media changes; the sections and the coordinate syncd set stay as they are (no
+    second coordinate), and the thumbnail frame is taken again from the new video."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    clip = root / "talk.mp4"
+    clip.write_bytes(os.urandom(3000))
+    sidecar = {
+        "chapters": [{"start": 0, "title": "Intro"}, {"start": 30, "title": "Talk"}],
+        "coordinates": {"latitude": 55.5, "longitude": 12.25},
+        "thumbnail": 12,
+    }
+    (root / "talk.mp4.json").write_text(json.dumps(sidecar))
+    report, rows = push(sandbox_config, root)
+    assert report.all_landed
+    photo_id = rows[str(clip)].photo_id or ""
+    before = item(sandbox, photo_id)
+    assert before["coordinates"] == [(55.5, 12.25)] and len(before["sections"]) == 2
+    clip.write_bytes(os.urandom(4000))
+    requests = len(sandbox.requests)
+
+    report, rows = push(sandbox_config, root)
+
+    assert report.all_landed and rows[str(clip)].state is ItemState.SYNCED
+    after = item(sandbox, photo_id)
+    assert after["sha256"] == sha256_of(clip) and after["replaced"] > before["replaced"]
+    assert after["coordinates"] == before["coordinates"]
+    assert after["sections"] == before["sections"]
+    assert after["thumbnail"] == {"time": 12.0}
+    methods = [r.method for r in sandbox.requests[requests:]]
+    assert methods == [
+        "photo/get-replace-token",
+        "photo/redeem-replace-token",
+        "photo/update",  # the fields, with the new marker
+        "photo/replace",  # the thumbnail frame of the new video
+    ]
