@@ -260,6 +260,92 @@ def watch(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.argument(
+    "paths",
+    nargs=-1,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing anywhere.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Rebuild the journal: link each file to the item carrying its identity marker; "
+    "upload, delete and update nothing.",
+)
+@click.option(
+    "--dedupe", is_flag=True, help="Delete copies of an item beyond the oldest (max_delete)."
+)
+@click.option(
+    "--max-delete",
+    type=click.IntRange(0),
+    help="Most items this run may delete; more planned deletes none (overrides the config).",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), help="Files uploading at once."
+)
+@click.option("--no-wait", is_flag=True, help="The tree is closed: skip the stability wait.")
+@click.option("--json", "as_json", is_flag=True, help="Every action and outcome as JSON.")
+@click.pass_context
+def reconcile(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    dry_run: bool,
+    adopt: bool,
+    dedupe: bool,
+    max_delete: int | None,
+    concurrency: int | None,
+    no_wait: bool,
+    as_json: bool,
+) -> None:
+    """Compare the site with the archive under PATH... (default: the [[watch]] folders)
+    and the journal; repair what [reconcile] says to repair, report the rest.
+
+    Exit status: 0 in step (or everything repaired), 1 differences left unrepaired
+    (report-only classes, the max_delete cap, files that did not land), 2 errors,
+    130 interrupted.
+    """
+    from syncd.reconcile import Reconcile, ReconcileOptions
+    from syncd.reconcile.display import PlainPhases, RichPhases, render_reconcile
+
+    config = _load_config_or_exit(ctx)
+    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
+    if not roots:
+        raise click.UsageError("give PATH... or configure [[watch]] folders to reconcile")
+    options = ReconcileOptions(
+        roots=roots,
+        dry_run=dry_run,
+        adopt=adopt,
+        dedupe=dedupe,
+        max_delete=max_delete,
+        concurrency=concurrency,
+        no_wait=no_wait,
+    )
+    journal = _open_journal_or_exit(config)
+    console = Console(stderr=True)
+    phases = RichPhases(console) if console.is_terminal and not as_json else PlainPhases()
+    lifecycle = Lifecycle()
+    run = Reconcile(config, journal, phases=phases, lifecycle=lifecycle)
+    _install_stop_handlers(lifecycle)
+    try:
+        report = run.run(options)
+    except JournalError as exc:
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    finally:
+        if isinstance(phases, RichPhases):
+            phases.close()
+        journal.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        render_reconcile(Console(soft_wrap=True), report)
+    stopped = report.error or (report.pipeline.stopped_by if report.pipeline else None)
+    if stopped is not None and stopped.stops_run:
+        click.echo(explain_stop(stopped, config), err=True)
+    sys.exit(report.exit_status())
+
+
+@main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

@@ -21,7 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from syncd.errors import ConfigError
-from syncd.model import UploadMode
+from syncd.model import (
+    OnChange,
+    OnDrift,
+    OnLocalDelete,
+    OnRemoteMissing,
+    ReconcilePolicy,
+    UploadMode,
+)
 
 DEFAULT_OAUTH_BASE_URL = "https://api.visualplatform.net"
 
@@ -163,6 +170,7 @@ class Config:
     watch: tuple[WatchRoot, ...] = ()
     daemon: DaemonConfig = DaemonConfig()
     metadata: MetadataConfig = MetadataConfig()
+    reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
     source: Path | None = None  # the file this came from, for messages
 
     def watch_root_for(self, path: str | os.PathLike[str]) -> WatchRoot | None:
@@ -624,6 +632,35 @@ def _load_metadata(md: _Reader) -> MetadataConfig:
     return MetadataConfig(sidecar_order=order, xmp_rating_variable=variable)
 
 
+def _load_reconcile(rc: _Reader) -> ReconcilePolicy:
+    """The [reconcile] table: one policy, its choices checked here once."""
+    rc.check_keys(
+        {
+            "on_remote_missing",
+            "on_drift",
+            "on_local_delete",
+            "on_change",
+            "max_delete",
+            "transcoding_timeout",
+        }
+    )
+    d = ReconcilePolicy()
+
+    def choice(name: str, default: str, kind: type[StrEnum]) -> str:
+        return rc.choice(name, default, tuple(m.value for m in kind))
+
+    return ReconcilePolicy(
+        on_remote_missing=OnRemoteMissing(
+            choice("on_remote_missing", d.on_remote_missing, OnRemoteMissing)
+        ),
+        on_drift=OnDrift(choice("on_drift", d.on_drift, OnDrift)),
+        on_local_delete=OnLocalDelete(choice("on_local_delete", d.on_local_delete, OnLocalDelete)),
+        on_change=OnChange(choice("on_change", d.on_change, OnChange)),
+        max_delete=rc.integer("max_delete", d.max_delete),
+        transcoding_timeout=_positive(rc, "transcoding_timeout", d.transcoding_timeout),
+    )
+
+
 def _load_watch(source: str, raw: object, base: Path) -> tuple[WatchRoot, ...]:
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: watch: expected [[watch]] tables, got {_type_name(raw)}")
@@ -747,7 +784,9 @@ def parse_config(
     name = str(source) if source else "<config>"
     base = source.parent if source else Path.cwd()
     top = _Reader(name, data, "")
-    top.check_keys({"site", "journal", "upload", "scan", "watch", "daemon", "metadata"})
+    top.check_keys(
+        {"site", "journal", "upload", "scan", "watch", "daemon", "metadata", "reconcile"}
+    )
     if "site" not in data:
         raise ConfigError(f"{name}: site: the [site] section is required")
     site, holds_secret = _load_site(top.table_at("site"), env, base, require_tokens)
@@ -764,6 +803,7 @@ def parse_config(
         watch=_load_watch(name, data.get("watch", []), base),
         daemon=_load_daemon(top.table_at("daemon")),
         metadata=_load_metadata(top.table_at("metadata")),
+        reconcile=_load_reconcile(top.table_at("reconcile")),
         source=source,
     )
     return config, holds_secret

@@ -43,6 +43,11 @@ class ObserverState(StrEnum):
     MISSING = "missing"  # the root does not exist (yet, or any more); retried
 
 
+# The error code of a file whose content changed at the same path while `[reconcile]
+# on_change = "report": the remote item keeps the old content, and the file waits.
+CONTENT_CHANGED = "content_changed"
+
+
 class UploadMode(StrEnum):
     DIRECT = "direct"  # one multipart /api/photo/upload
     TOKEN = "token"  # get-upload-token + one whole-file redeem
@@ -78,11 +83,19 @@ TRANSITIONS: dict[ItemState | None, frozenset[ItemState | None]] = {
             ItemState.PENDING,
         }
     ),
-    ItemState.UPLOADED: frozenset({ItemState.SYNCED, ItemState.PENDING, ItemState.REMOTE_MISSING}),
-    ItemState.SYNCED: frozenset({ItemState.SYNCED, ItemState.PENDING, ItemState.REMOTE_MISSING}),
+    # -> None: reconcile forgets a row whose file is gone and whose item it deleted (or
+    # found gone too): nothing is left on either side to describe.
+    ItemState.UPLOADED: frozenset(
+        {ItemState.SYNCED, ItemState.PENDING, ItemState.REMOTE_MISSING, None}
+    ),
+    ItemState.SYNCED: frozenset(
+        {ItemState.SYNCED, ItemState.PENDING, ItemState.REMOTE_MISSING, None}
+    ),
     ItemState.FAILED: frozenset({ItemState.READY, ItemState.PENDING, None}),
     ItemState.SKIPPED: frozenset({ItemState.PENDING, None}),
-    ItemState.REMOTE_MISSING: frozenset({ItemState.READY, ItemState.PENDING, ItemState.SYNCED}),
+    ItemState.REMOTE_MISSING: frozenset(
+        {ItemState.READY, ItemState.PENDING, ItemState.SYNCED, None}
+    ),
 }
 
 
@@ -232,6 +245,7 @@ class RemoteItem:
     published: bool | None = None
     video_encoded: bool | None = None
     tags: tuple[str, ...] | None = None
+    video: bool | None = None  # `video_p`: a video (transcoded after upload)
     original_size: int | None = None
     description: str | None = None  # `content`: safe HTML as the site stores it
     number_of_tags: int | None = None  # includes syncd's identity marker
@@ -325,3 +339,58 @@ class ChunkSession:
     created_at: float
     acked: frozenset[int]
     sha256: str | None = None  # the content being uploaded (None: unknown, older journal)
+
+
+# --- reconcile policy ---------------------------------------------------------
+
+
+class OnRemoteMissing(StrEnum):
+    """A synced file whose remote item is gone from the site."""
+
+    REUPLOAD = "reupload"
+    REPORT = "report"
+
+
+class OnDrift(StrEnum):
+    """A remote item whose metadata differs from the desired metadata."""
+
+    REAPPLY = "reapply"
+    REPORT = "report"
+
+
+class OnLocalDelete(StrEnum):
+    """A local file deleted after its upload."""
+
+    KEEP = "keep"
+    UNPUBLISH = "unpublish"
+    DELETE = "delete"
+
+
+class OnChange(StrEnum):
+    """A synced file whose content changed at the same path (push, watch and reconcile)."""
+
+    REPLACE = "replace"  # photo_id, page and embeds kept; the media and marker replaced
+    NEW = "new"  # uploaded as a new item; the old one stays as it is
+    REPORT = "report"  # nothing sent; the file fails with CONTENT_CHANGED until decided
+
+
+# Deletions one reconcile may make before it makes none (as rclone's --max-delete): an
+# archive that is half unmounted, or a folder renamed away, must not empty the site. A
+# hundred covers routine pruning; a larger clean-up raises it for one run (--max-delete).
+DEFAULT_MAX_DELETE = 100
+# An upload still not transcoded this long after it was made is reported (seconds). Hours
+# of 4K footage can take an hour or two on a busy site; six hours is well past normal.
+DEFAULT_TRANSCODING_TIMEOUT = 6 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePolicy:
+    """The `[reconcile]` table, validated once by the config: what to do with each kind of
+    difference between the archive and the site (see docs/reconcile.md)."""
+
+    on_remote_missing: OnRemoteMissing = OnRemoteMissing.REUPLOAD
+    on_drift: OnDrift = OnDrift.REAPPLY
+    on_local_delete: OnLocalDelete = OnLocalDelete.KEEP
+    on_change: OnChange = OnChange.REPLACE
+    max_delete: int = DEFAULT_MAX_DELETE
+    transcoding_timeout: float = DEFAULT_TRANSCODING_TIMEOUT

@@ -99,6 +99,7 @@ def remote_item(data: Mapping[str, Any]) -> RemoteItem:
         tree_id=envelope.parse_str(data.get("tree_id")),
         published=envelope.parse_flag(data.get("published_p")),
         video_encoded=envelope.parse_flag(data.get("video_encoded_p")),
+        video=envelope.parse_flag(data.get("video_p")),
         tags=parse_tags(data["tags"]) if "tags" in data else None,
         original_size=envelope.parse_int(data.get("original_size")),
         description=None if content is None else envelope.parse_str(content),
@@ -346,6 +347,24 @@ class Client:
         all_fields = [*FORMAT_FIELDS, ("photo_id", photo_id), *_fields(fields)]
         data = self._envelope(self._multipart(method, all_fields, part, signed=True), method)
         return upload_result(envelope.payload(data, "photo", method), method)
+
+    def get_replace_token(self, photo_id: str, **fields: str | int | bool) -> dict[str, Any]:
+        method = "photo/get-replace-token"
+        data = self.call(method, {"photo_id": photo_id, **fields})
+        return envelope.payload(data, "replacetoken", method)
+
+    def redeem_replace_token(self, replace_token: str, part: FileSlice) -> RedeemAnswer:
+        """Unsigned whole-file replace under a replace token; answered like a redeem of an
+        upload token (never follows the redirect). 429 and 5xx raise; others return."""
+        method = "photo/redeem-replace-token"
+        fields = [*FORMAT_FIELDS, ("replace_token", replace_token)]
+        response = self._multipart(method, fields, part, signed=False)
+        check_status(response.status_code, response.headers, method)
+        return RedeemAnswer(
+            status=response.status_code,
+            text=response.text,
+            location=response.headers.get("Location"),
+        )
 
     def photo_list(self, **filters: str | int | bool) -> Page[RemoteItem]:
         method = "photo/list"

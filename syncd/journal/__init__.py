@@ -6,6 +6,7 @@
 - `sessions`: resumable upload sessions and acknowledged chunks;
 - `albums`: album titles and their ids on the site;
 - `queries`: rows, counts and the event log, read only;
+- `reconcile`: what a comparison with the site writes (adoption, drift, forgetting);
 - `peek`: read-only looks at another process's journal file.
 
 This package is the only place with SQL. Every state change is one short `BEGIN IMMEDIATE`
@@ -22,11 +23,12 @@ from syncd.journal.files import Files
 from syncd.journal.owners import make_owner, owner_is_alive, owner_is_local
 from syncd.journal.peek import read_chunk_progress, read_state
 from syncd.journal.queries import Queries
+from syncd.journal.reconcile import Reconciling
 from syncd.journal.schema import MIGRATIONS, SCHEMA_VERSION
 from syncd.journal.sessions import Sessions
 
 
-class Journal(Files, Claims, Sessions, Albums, Queries):
+class Journal(Files, Claims, Sessions, Albums, Queries, Reconciling):
     """The journal of one syncd installation. Thread-safe: one connection per process,
     guarded by a re-entrant lock; processes share the file through WAL and a busy timeout."""
 

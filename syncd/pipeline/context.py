@@ -142,6 +142,7 @@ class RunContext:
             mode=mode,
             chunk_threshold=up.chunk_threshold,
             chunk_size=self.options.chunk_size or up.chunk_size,
+            on_change=self.config.reconcile.on_change,
         )
 
 

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from syncd.model import ChunkSession, FileRow, Metadata, UploadMode, identity_tag
+from syncd.model import ChunkSession, FileRow, Metadata, OnChange, UploadMode, identity_tag
 
 # The platform's bounds for get-upload-token's valid_minutes (spec section 6).
 TOKEN_MIN_MINUTES = 15
@@ -137,6 +137,8 @@ class UploadSettings:
     mode: UploadMode  # may be `auto`: resolved per file by size
     chunk_threshold: int
     chunk_size: int
+    # What a file whose content changed since its upload gets ([reconcile] on_change).
+    on_change: OnChange = OnChange.REPLACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,12 @@ class UploadPlan:
     takes one album; the rest follow). A session that was begun is continued with the
     mode, chunk size and token it began with (`resume_from`: the first chunk not yet
     acknowledged).
+
+    Two plans for a file whose content changed since its item was uploaded (`on_change`):
+    `replaces` names that item: its media is replaced through a replace token (mode token,
+    no fields: the token takes none), and `follow_up` sets every piece of metadata with
+    the identity marker of the new content. `hold` says why nothing is sent at all (the
+    file fails with CONTENT_CHANGED).
     """
 
     path: str
@@ -157,6 +165,8 @@ class UploadPlan:
     fields: Mapping[str, str]
     follow_up: Mapping[str, str] | None = None
     resume_from: int | None = None  # first chunk to send when resuming
+    replaces: str | None = None  # photo_id whose media this content replaces
+    hold: str | None = None  # nothing is sent: why
 
     @property
     def carries_all(self) -> bool:
@@ -164,6 +174,13 @@ class UploadPlan:
         return self.follow_up is None
 
     def __str__(self) -> str:
+        if self.hold is not None:
+            return f"hold {self.path}: {self.hold}"
+        if self.replaces is not None:
+            text = f"replace photo {self.replaces} with {self.path} [{self.size} B]"
+            if self.follow_up is not None:
+                text += f"; then update {describe_fields(self.follow_up)}"
+            return text
         what = f"upload {self.mode.value}"
         if self.mode is UploadMode.CHUNKED:
             n = chunk_count(self.size, self.chunk_size)
@@ -200,6 +217,14 @@ def resume_mode(session: ChunkSession | None, sha256: str | None) -> UploadMode 
     return UploadMode.TOKEN if whole else UploadMode.CHUNKED
 
 
+def content_changed(row: FileRow) -> bool:
+    """Whether the row's content differs from what its remote item holds (a file rewritten
+    at the same path after its upload)."""
+    return bool(
+        row.photo_id and row.sha256 and row.uploaded_sha256 and row.sha256 != row.uploaded_sha256
+    )
+
+
 def plan_upload(
     row: FileRow,
     session: ChunkSession | None,
@@ -210,6 +235,10 @@ def plan_upload(
     """The plan for a claimed (or, in a dry run, a queued) row."""
     sha256 = row.sha256 or ""
     mode = resume_mode(session, row.sha256)
+    if mode is None and content_changed(row):
+        changed = plan_changed(row, meta, album_ids, settings)
+        if changed is not None:
+            return changed
     resume_from: int | None = None
     chunk_size = settings.chunk_size
     if mode is not None and session is not None:
@@ -234,6 +263,39 @@ def plan_upload(
         follow_up=follow_up,
         resume_from=resume_from,
     )
+
+
+def plan_changed(
+    row: FileRow, meta: Metadata, album_ids: Mapping[str, str], settings: UploadSettings
+) -> UploadPlan | None:
+    """A changed file's plan as `on_change` says; None for "upload as a new item" (the
+    ordinary plan). A session begun for the new content is continued instead (see
+    plan_upload): it may have landed as a new item already."""
+    assert row.photo_id
+    if settings.on_change is OnChange.NEW:
+        return None
+    if settings.on_change is OnChange.REPORT:
+        why = (
+            f"content changed since photo {row.photo_id} was uploaded; "
+            '[reconcile] on_change = "report" leaves the item as it is'
+        )
+        return UploadPlan(row.path, row.size, UploadMode.TOKEN, row.size, {}, hold=why)
+    return UploadPlan(
+        path=row.path,
+        size=row.size,
+        mode=UploadMode.TOKEN,
+        chunk_size=max(1, row.size),
+        fields={},
+        follow_up=update_fields(meta, row.sha256 or "", album_ids),
+        replaces=row.photo_id,
+    )
+
+
+def update_fields(meta: Metadata, sha256: str, album_ids: Mapping[str, str]) -> dict[str, str]:
+    """photo/update's fields for all of `meta`, with the identity marker of `sha256`."""
+    fields = upload_fields(meta, sha256, album_ids)
+    fields["published_p"] = fields.pop("publish")
+    return fields
 
 
 def album_id_list(meta: Metadata, album_ids: Mapping[str, str]) -> list[str]:

@@ -1,5 +1,6 @@
-"""The upload executor: direct multipart uploads and upload tokens (whole or chunked), each
-following an `UploadPlan` (syncd.plan.upload) step by step."""
+"""The upload executor: direct multipart uploads, upload tokens (whole or chunked) and media
+replacements through a replace token, each following an `UploadPlan` (syncd.plan.upload)
+step by step."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from syncd.model import FileRow, Metadata, UploadMode
 from syncd.plan.upload import UploadPlan
 from syncd.upload.core import Outcome, TransferGuard, Uploader
 from syncd.upload.direct import upload_direct
+from syncd.upload.replace import hold, replace_media
 from syncd.upload.token import TokenUpload
 
 
@@ -24,6 +26,10 @@ def upload_file(
     client_factory: Callable[[], Client],
 ) -> Outcome:
     """Upload one claimed row as `plan` says (its mode is never `auto`)."""
+    if plan.hold is not None:
+        return hold(up, row, plan)
+    if plan.replaces is not None:
+        return replace_media(up, row, plan, meta, meta_sig)
     if plan.mode is UploadMode.DIRECT:
         return upload_direct(up, row, plan, meta, meta_sig)
     return TokenUpload(
