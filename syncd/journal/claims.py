@@ -250,7 +250,8 @@ class Claims(JournalDb):
             )
 
     def recover_abandoned(self, *, is_owner_alive: Callable[[str], bool]) -> list[str]:
-        """`uploading` rows whose lease expired or owner died -> `retry`, due now.
+        """`uploading` rows whose lease expired or owner died -> `retry`, due now; and
+        metadata leases of dead processes on this host let go.
 
         attempts is kept (> 0), telling the uploader to ask the site whether
         the abandoned attempt landed before sending again.
@@ -282,6 +283,19 @@ class Claims(JournalDb):
                     now,
                 ):
                     recovered.append(path)
+            # Metadata work leased by a process that is gone: due again now, not when its
+            # lease runs out (a restarted push would otherwise wait out the lease).
+            leased = conn.execute(
+                f"SELECT path, lease_owner FROM files INDEXED BY files_metadata_due"
+                f" WHERE {METADATA_DUE} AND lease_owner IS NOT NULL"
+            ).fetchall()
+            for raw_path, owner in leased:
+                if owner_is_local(owner) and not is_owner_alive(owner):
+                    conn.execute(
+                        "UPDATE files SET lease_owner = NULL, lease_until = NULL"
+                        " WHERE path = ? AND lease_owner = ?",
+                        (raw_path, owner),
+                    )
         return recovered
 
     def next_wakeup(self) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -542,3 +543,21 @@ def test_applied_parts_are_recorded_only_under_our_metadata_lease(journal: Journ
         S.SYNCED, "d", '{"fields": "f2"}',
     )  # fmt: skip
     assert not journal.record_parts(done, "h:1:2", "{}")  # the lease went with the finish
+
+
+def test_metadata_lease_of_a_dead_process_is_let_go_at_recovery(journal: Journal) -> None:
+    """A push killed while applying metadata leaves its lease; the next run must not wait
+    for the lease to run out (it would sit out the whole LEASE_SECONDS)."""
+    add_ready(journal, "/r/a.mp4")
+    claimed = journal.claim("h:1:1", 60)
+    assert claimed is not None
+    assert journal.transition(
+        "/r/a.mp4", S.UPLOADING, S.UPLOADED, owner="h:1:1", photo_id="7", desired_digest="d"
+    )
+    dead = f"{socket.gethostname()}:999999:1"
+    leased = journal.claim_metadata(dead, 300)
+    assert leased is not None and leased.lease_owner == dead
+    assert journal.claim_metadata("h:2:2", 300) is None  # held
+    journal.recover_abandoned(is_owner_alive=lambda owner: owner != dead)
+    again = journal.claim_metadata("h:2:2", 300)
+    assert again is not None and again.path == "/r/a.mp4"
