@@ -43,7 +43,10 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     assert config.upload.mode is UploadMode.AUTO
     assert config.upload.chunk_size == 8 * 1024 * 1024
     assert config.upload.bwlimit is None
-    assert config.journal_path == Path("~/.local/state/syncd/journal.db").expanduser()
+    # One journal per site by default (issue 12).
+    assert config.journal_path == (
+        Path("~/.local/state/syncd/sites/video.example.com/journal.db").expanduser()
+    )
     assert config.source == tmp_path / "syncd.toml"
     assert "hush" not in repr(config) and "hush" not in str(config)
 
