@@ -30,6 +30,7 @@ from syncd.errors import (
     InvalidRequest,
     JournalError,
     SidecarError,
+    SiteMismatch,
     SyncdError,
 )
 from syncd.journal import Journal
@@ -215,6 +216,9 @@ def push(
             report = run.run(options)
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
     finally:
         journal.close()
