@@ -90,6 +90,10 @@ class UploadConfig:
     read_timeout: float = 300.0
     publish: bool = True
     tag_word_joiner: str = DEFAULT_TAG_JOINER  # joins a multi-word tag's words when sent
+    # Before a file's first upload, ask the site whether its content is there (another
+    # host, a lost journal), and after it whether another host uploaded it at the same
+    # moment: two photo/list requests per new file (bench/many.py prints what they cost).
+    lookup_before_upload: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +585,7 @@ def _load_upload(up: _Reader) -> UploadConfig:
             "read_timeout",
             "publish",
             "tag_word_joiner",
+            "lookup_before_upload",
         }
     )
     d = UploadConfig()
@@ -605,6 +610,7 @@ def _load_upload(up: _Reader) -> UploadConfig:
         read_timeout=_positive(up, "read_timeout", d.read_timeout),
         publish=up.boolean("publish", d.publish),
         tag_word_joiner=joiner,
+        lookup_before_upload=up.boolean("lookup_before_upload", d.lookup_before_upload),
     )
 
 

@@ -87,7 +87,7 @@ class RunContext:
         self.client_factory = client_factory or self._make_client
         # Ask the site before a file's first upload whether its content is there already
         # (another host, a lost journal), and look for another host's copy after it.
-        self.ask_first = os.environ.get("SYNCD_BENCH_NO_ASK") != "1"  # TODO measure
+        self.ask_first = config.upload.lookup_before_upload
         # With duplicates = "upload" copies at two paths are meant to be two items.
         self.check_copies = self.ask_first and config.scan.duplicates != "upload"
         self._warned: set[str] = set()
@@ -111,13 +111,12 @@ class RunContext:
         return fn()
 
     def warn_once(self, key: str, message: str) -> None:
-        """Log `message` as a warning, and tell the progress display, once per run per key."""
+        """Log `message` as a warning once per run per key (stderr, or the journal)."""
         with self._warn_lock:
             if key in self._warned:
                 return
             self._warned.add(key)
         log.warning("%s", message)
-        self.progress.note(f"warning: {message}")
 
     def close(self) -> None:
         self.site_lookups.close()
