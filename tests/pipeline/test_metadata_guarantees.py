@@ -35,6 +35,7 @@ def with_sidecars(tree: Path, count: int, sidecar: dict[str, object]) -> list[Pa
 def test_publish_date_the_site_shows_is_confirmed(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, mode: str
 ) -> None:
+    sandbox.set_profile("default")  # its list answer shows publish_date_ansi (strict's not)
     tree = tmp_path / "tree"
     with_sidecars(tree, 2, {"publish_date": DATE})
     result = run_syncd(
