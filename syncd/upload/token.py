@@ -292,16 +292,14 @@ class TokenUpload:
                 # stored the upload): asked about, then resent; never taken as a refusal.
                 state["maybe_landed"] = state["maybe_landed"] or may_have_landed(exc)
                 raise
-            return self._completed(session, answer, chunk=None)
+            return self._completed(session, answer)
 
         result = self._retry(attempt)
         assert result is None or isinstance(result, RemoteItem)
         return result
 
-    def _completed(
-        self, session: ChunkSession, answer: RedeemAnswer, chunk: int | None
-    ) -> RemoteItem | None:
-        """The answer to the request that completes the upload, by what it documents."""
+    def _completed(self, session: ChunkSession, answer: RedeemAnswer) -> RemoteItem | None:
+        """The answer to a whole-file redeem, by what it documents."""
         outcome = read_redeem_answer(answer.status, answer.location, answer.text)
         if outcome.item is not None:
             return outcome.item
@@ -312,8 +310,7 @@ class TokenUpload:
         landed = self.landed_by_token(session)
         if landed is not None:
             return landed
-        where = "the upload" if chunk is None else f"chunk {chunk}"
-        raise TokenRefused(f"the site did not take {where} under the upload token ({outcome.text})")
+        raise TokenRefused(f"the site did not take the upload under its token ({outcome.text})")
 
     # --- chunks -----------------------------------------------------------------
 
