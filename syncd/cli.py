@@ -258,6 +258,9 @@ def watch(ctx: click.Context) -> None:
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         code = EXIT_CONFIG
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
+        code = EXIT_CONFIG
     finally:
         journal.close()
     sys.exit(code)
