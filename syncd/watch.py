@@ -268,6 +268,7 @@ class Watch:
                 self.pool.resize(new.upload.concurrency)
             if new.site != old.site:
                 self.pool.refresh_clients()
+                self.ctx.refresh_site_lookups()
                 self.pool.resume()
             self.feed.reconfigure()
             if not quiet:

@@ -95,14 +95,25 @@ class RunContext:
         # Identity and token lookups: the site read through signed list calls, one worker
         # thread per upload worker so lookups never queue behind each other. Requests are
         # sent once each: the upload attempt around them retries.
-        self.site_lookups = RemoteFolder(
+        self.site_lookups = self._site_lookups()
+        self._retired: list[RemoteFolder] = []
+        self.landed = LandedCheck(self.site_lookups, journal, warn_once=self.warn_once)
+        self.fields = FieldCheck(journal, warn_once=self.warn_once)
+
+    def _site_lookups(self) -> RemoteFolder:
+        return RemoteFolder(
             self.client_factory,
             concurrency=self.concurrency,
             call_with_retry=self._gated,
-            stop=lifecycle.stop,
+            stop=self.lifecycle.stop,
         )
-        self.landed = LandedCheck(self.site_lookups, journal, warn_once=self.warn_once)
-        self.fields = FieldCheck(journal, warn_once=self.warn_once)
+
+    def refresh_site_lookups(self) -> None:
+        """The site's settings changed (a reload with new credentials): lookups from now on
+        go through new clients. The old ones finish what they are doing; closed at the end."""
+        self._retired.append(self.site_lookups)
+        self.site_lookups = self._site_lookups()
+        self.landed.use(self.site_lookups)
 
     def _gated(self, fn: Callable[[], T], *, what: str) -> T:
         """One request, after any Retry-After the site asked of the run."""
@@ -119,7 +130,8 @@ class RunContext:
         log.warning("%s", message)
 
     def close(self) -> None:
-        self.site_lookups.close()
+        for folder in (*self._retired, self.site_lookups):
+            folder.close()
 
     @property
     def stop(self) -> bool:

@@ -179,8 +179,10 @@ class Uploader:
         expected = Expected(row.size, row.created_at if earlier_attempt else None)
         return self.landed.by_marker(row, expected, earlier_attempt=earlier_attempt)
 
-    def found_earlier(self, row: FileRow, item: RemoteItem) -> None:
-        log.info("%s: already on the site as photo %s", printable(row.path), item.photo_id)
+    def found_earlier(self, row: FileRow, item: RemoteItem, *, earlier_attempt: bool) -> None:
+        """Say that the file's content was found on the site (not uploaded again)."""
+        how = "earlier attempt landed as" if earlier_attempt else "already on the site as"
+        log.info("%s: %s photo %s", printable(row.path), how, item.photo_id)
         self.progress.note(f"found earlier upload of {printable(row.path)}: photo {item.photo_id}")
 
     # --- retries --------------------------------------------------------------

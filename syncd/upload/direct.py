@@ -34,7 +34,7 @@ def upload_direct(
         if check_first:
             landed = up.find_landed(row, earlier_attempt=earlier)
             if landed is not None:
-                up.found_earlier(row, landed)
+                up.found_earlier(row, landed, earlier_attempt=earlier)
                 return landed, True
             check_first = False  # asked: not again unless an attempt may have landed
         guard.rollback()

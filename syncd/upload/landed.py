@@ -90,8 +90,13 @@ class LandedCheck:
         self._site = site
         self._journal = journal
         self._warn_once = warn_once
-        self._markers = _FilterTrust(site.check_tag_filter)
-        self._tokens = _FilterTrust(site.check_upload_token_filter)
+        # What the run learnt of the site's filters holds whatever clients ask it.
+        self._markers = _FilterTrust(lambda: self._site.check_tag_filter())
+        self._tokens = _FilterTrust(lambda: self._site.check_upload_token_filter())
+
+    def use(self, site: SiteLookups) -> None:
+        """Ask through `site` from now on (new credentials after a reload)."""
+        self._site = site
 
     # --- by identity marker ------------------------------------------------------------
 

@@ -218,7 +218,7 @@ class TokenUpload:
             earlier = self.row.attempts > 1
             landed = self._retry(lambda: self.up.find_landed(self.row, earlier_attempt=earlier))
             if isinstance(landed, RemoteItem):
-                self.up.found_earlier(self.row, landed)
+                self.up.found_earlier(self.row, landed, earlier_attempt=earlier)
                 return landed, True
         if session is None:
             session = self.start_session()
