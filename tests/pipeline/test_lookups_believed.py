@@ -201,3 +201,18 @@ def test_an_earlier_copy_is_adopted_and_the_event_says_so(
     assert rows[str(clip)].photo_id == str(there)
     assert rows[str(clip)].state is ItemState.SYNCED
     assert upload_requests(sandbox) == 0
+
+
+def test_without_lookups_before_uploads_an_unknown_outcome_is_still_asked_about(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    with open(sandbox_config, "a", encoding="utf-8") as fh:
+        fh.write("\n[upload]\nlookup_before_upload = false\n")
+    tree = tmp_path / "tree"
+    files = make_tree(tree, 3)
+    sandbox.faults.add("photo/upload", cut_after_store=True, count=1)
+    report, rows = push(sandbox_config, tree)
+    assert report.all_landed
+    assert sandbox.count_requests("photo/list") >= 1  # the cut upload was looked up
+    assert_once_each(sandbox, files)
+    assert {r.state for r in rows.values()} == {ItemState.SYNCED}
