@@ -105,6 +105,9 @@ def run_metadata(tools: WorkerTools, row: FileRow) -> ItemState | None:
         plan = plan_metadata(row, meta, album_ids, tag_joiner=ctx.config.upload.tag_word_joiner)
         ctx.warn_joined_tags(meta)
         done = tools.applier.apply(row, plan, digest, sig)  # each call retried on its own
+        if done and plan.fields is not None:
+            # photo/update does not document publish_date: read back, or said plainly.
+            ctx.fields.after_update(row, plan.fields, tools.uploader.read_back(row))
     except Interrupted:
         ctx.journal.release_lease(row.path, ctx.owner)
         raise

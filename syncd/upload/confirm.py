@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from syncd.errors import Interrupted, SyncdError
 from syncd.journal import Journal
@@ -62,9 +62,34 @@ class FieldCheck:
         item: RemoteItem,
         read: Callable[[str], RemoteItem | None],
     ) -> str | None:
-        """What the upload of `row` as `item` set but cannot be confirmed (recorded in the
-        journal), or None when everything it sent is confirmed or documented."""
-        sent = plan.fields.get(PUBLISH_DATE)
+        """What the upload of `row` as `item` sent but the site does not confirm (recorded
+        in the journal), or None when everything it sent is confirmed or documented."""
+        request = REQUEST_OF_MODE.get(plan.mode, "the upload")
+        documented = plan.mode in DOCUMENTS_PUBLISH_DATE
+        return self._check(row, plan.fields.get(PUBLISH_DATE), item, read, request, documented)
+
+    def after_update(
+        self,
+        row: FileRow,
+        fields: Mapping[str, str],
+        read: Callable[[str], RemoteItem | None],
+    ) -> str | None:
+        """The same after the metadata stage's photo/update (which does not document
+        publish_date): read back, or recorded as unconfirmed."""
+        if PUBLISH_DATE not in fields or row.photo_id is None:
+            return None  # an update without the date says nothing new about it
+        item = RemoteItem(photo_id=row.photo_id)
+        return self._check(row, fields[PUBLISH_DATE], item, read, "photo/update", False)
+
+    def _check(
+        self,
+        row: FileRow,
+        sent: str | None,
+        item: RemoteItem,
+        read: Callable[[str], RemoteItem | None],
+        request: str,
+        documented: bool,
+    ) -> str | None:
         if not sent:
             self._journal.clear_unconfirmed(row.path)
             return None
@@ -81,21 +106,20 @@ class FieldCheck:
         if seen is not None and shows_date(sent, seen):
             self._journal.clear_unconfirmed(row.path)
             return None
-        request = REQUEST_OF_MODE.get(plan.mode, "the upload")
-        documented = (
+        how = (
             f"{request} documents it without a format"
-            if plan.mode in DOCUMENTS_PUBLISH_DATE
+            if documented
             else f"{request} does not document it"
         )
         if seen is None:
             why = (
                 f"publish_date {sent} sent, not confirmed: the site's list answer does not "
-                f"show it ({documented})"
+                f"show it ({how})"
             )
         else:
             why = (
                 f"publish_date {sent} sent, but the site shows {seen:%Y-%m-%d %H:%M:%S}: "
-                f"not applied ({documented})"
+                f"not applied ({how})"
             )
         self._journal.note_unconfirmed(row.path, [PUBLISH_DATE], why)
         self._warn_once(

@@ -231,7 +231,7 @@ class Uploader:
         # What the upload sent but the site may have dropped (publish_date) is read back.
         unconfirmed = None
         if carried:
-            unconfirmed = self.fields.after_upload(row, plan, item, self._read_back(row))
+            unconfirmed = self.fields.after_upload(row, plan, item, self.read_back(row))
         digest = meta.digest()
         to = ItemState.SYNCED if done else ItemState.UPLOADED
         if unconfirmed:
@@ -291,7 +291,8 @@ class Uploader:
         # A site that ignores the photo_id filter answers other items: only ours counts.
         return next((i for i in page.items if i.photo_id == photo_id), None)
 
-    def _read_back(self, row: FileRow) -> Callable[[str], RemoteItem | None]:
+    def read_back(self, row: FileRow) -> Callable[[str], RemoteItem | None]:
+        """read_item under the retry engine, for reading back what was sent."""
         return lambda photo_id: self.retry(row, lambda: self.read_item(photo_id))
 
     def _follow_up(self, row: FileRow, plan: UploadPlan, item: RemoteItem) -> bool:

@@ -105,3 +105,25 @@ def test_the_tag_word_joiner_is_configurable(
     assert run_syncd(sandbox_config, "push", "--no-wait", tree).returncode == 0
     [item] = sandbox.items()
     assert "slow-tv" in item["tags"]
+
+
+def test_publish_date_changed_later_by_photo_update_is_read_back(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """photo/update does not document publish_date; the sandbox (like such a site) keeps
+    the date the upload gave. The edit is sent, read back, and said not to have applied."""
+    sandbox.set_profile("default")
+    tree = tmp_path / "tree"
+    [clip] = with_sidecars(tree, 1, {"publish_date": DATE})
+    assert run_syncd(sandbox_config, "push", "--no-wait", tree).returncode == 0
+    sidecar = clip.with_name(clip.name + ".json")
+    sidecar.write_text(json.dumps({"publish_date": "2020-01-02"}), encoding="utf-8")
+
+    result = run_syncd(sandbox_config, "push", "--no-wait", tree)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads(run_syncd(sandbox_config, "status", "--json").stdout)
+    [entry] = status["unconfirmed"]
+    assert entry["path"] == str(clip)
+    assert "publish_date 2020-01-02 sent, but the site shows 2019-06-21 21:30:00" in entry["detail"]
+    assert "photo/update does not document it" in entry["detail"]
