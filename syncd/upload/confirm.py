@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 
-from syncd.errors import Interrupted, SyncdError
+from syncd.errors import SyncdError
 from syncd.journal import Journal
 from syncd.model import FileRow, RemoteItem, UploadMode
 from syncd.plan.upload import UploadPlan
@@ -98,8 +98,7 @@ class FieldCheck:
             try:
                 listed = read(item.photo_id)
             except SyncdError as exc:
-                if exc.stops_run or isinstance(exc, Interrupted):
-                    raise
+                # A stop or refused credentials included: the upload's record comes first.
                 log.info("%s: could not read photo %s back: %s", row.path, item.photo_id, exc)
                 listed = None
             seen = listed.publish_date if listed is not None else None

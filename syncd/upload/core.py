@@ -219,7 +219,7 @@ class Uploader:
             mine = item
             item = self._copies(row, item)
             if item is not mine:
-                found, note = True, f" (an earlier copy; ours, photo {mine.photo_id}, deleted)"
+                found, note = True, f" (an earlier copy; ours was photo {mine.photo_id})"
         # An upload that carried every piece of metadata is done in one step; a second
         # album follows at once as the plan says. An earlier copy found on the site gets
         # all of its metadata from the metadata stage (it may predate a sidecar edit).
@@ -257,18 +257,15 @@ class Uploader:
 
     def _copies(self, row: FileRow, own: RemoteItem) -> RemoteItem:
         """The item to record after uploading `own`: an older copy of the same content
-        when another host uploaded it too (ours is then deleted). A failure to look is
-        not the file's failure: ours is certainly ours."""
+        when another host uploaded it too (ours is then deleted). A failure to look (a
+        stop included) is not the file's failure: ours is certainly ours."""
         if not self.check_copies:
             return own
         try:
-            return self.retry(
-                row,
-                lambda: self.landed.copies_after_upload(row, own, Expected(row.size), self._delete),
-            )
+            older = self.retry(row, lambda: self.landed.older_copy(row, own, Expected(row.size)))
         except SyncdError as exc:
-            if exc.stops_run or isinstance(exc, Interrupted):
-                raise
+            # Not even a stop or refused credentials may lose the record of what landed:
+            # ours is recorded; the run stops (or fails again) at its next request.
             log.warning(
                 "%s: uploaded as photo %s; could not look for copies from other hosts: %s",
                 printable(row.path),
@@ -276,6 +273,30 @@ class Uploader:
                 exc,
             )
             return own
+        if older is None:
+            return own
+        # The older copy is recorded whatever happens to ours: a delete that fails leaves a
+        # duplicate, never a record of an item that may be gone.
+        try:
+            self.retry(row, lambda: self._delete(own.photo_id))
+        except SyncdError as exc:
+            log.warning(
+                "%s: photo %s holds the same content, uploaded earlier; our copy, photo %s, "
+                "could not be deleted (%s): delete it on the site",
+                printable(row.path),
+                older.photo_id,
+                own.photo_id,
+                exc,
+            )
+            return older
+        log.info(
+            "%s: photo %s holds the same content, uploaded earlier (another host?); "
+            "recorded it and deleted our copy, photo %s",
+            printable(row.path),
+            older.photo_id,
+            own.photo_id,
+        )
+        return older
 
     def _delete(self, photo_id: str) -> None:
         try:

@@ -150,29 +150,17 @@ class LandedCheck:
         )
         return None
 
-    def copies_after_upload(
-        self, row: FileRow, own: RemoteItem, expected: Expected, delete: Callable[[str], None]
-    ) -> RemoteItem:
-        """After `own` was uploaded: the item to record. When one older copy of the same
-        content exists (another host uploaded it at the same moment, or just before), that
-        one is recorded and `own` deleted, so every host ends on the same single item."""
+    def older_copy(self, row: FileRow, own: RemoteItem, expected: Expected) -> RemoteItem | None:
+        """After `own` was uploaded: the one older copy of the same content, if another host
+        uploaded it at the same moment (or just before). The caller records that one and
+        deletes `own`, so every host ends on the same single item."""
         assert row.sha256, f"{row.path}: uploaded without a hash"
         others = [i for i in self._candidates(row, row.sha256) if i.photo_id != own.photo_id]
         if not others:
-            return own
+            return None
         if self._markers.problem(again=True) is not None:
-            return own  # nothing can be believed: ours is certainly ours
+            return None  # nothing can be believed: ours is certainly ours
         verdict = judge_copies(own, others, expected)
-        if verdict.adopt is not None:
-            delete(own.photo_id)
-            log.info(
-                "%s: photo %s holds the same content, uploaded earlier (another host?); "
-                "recorded it and deleted our copy, photo %s",
-                printable(row.path),
-                verdict.adopt.photo_id,
-                own.photo_id,
-            )
-            return verdict.adopt
         if verdict.duplicates:
             log.warning(
                 "%s: uploaded as photo %s; the site holds the same content as %s too",
@@ -180,7 +168,7 @@ class LandedCheck:
                 own.photo_id,
                 names(verdict.duplicates),
             )
-        return own
+        return verdict.adopt
 
     # --- by upload token -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import (
     assert_once_each,
     items_by_sha,
@@ -19,12 +20,14 @@ from pipeline_helpers import (
 )
 
 from syncd.config import load_config
+from syncd.errors import Interrupted
 from syncd.journal import Journal
 from syncd.model import FileRow, ItemState, UploadMode, identity_tag
 from syncd.pipeline.report import RunReport
 from syncd.push import Push, PushOptions
 from syncd.retry import RetryPolicy
 from syncd.sandbox import Sandbox
+from syncd.upload.landed import LandedCheck
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, park_first=0.2, park_max=0.5)
 REDEEM = "photo/redeem-upload-token"
@@ -216,3 +219,24 @@ def test_without_lookups_before_uploads_an_unknown_outcome_is_still_asked_about(
     assert sandbox.count_requests("photo/list") >= 1  # the cut upload was looked up
     assert_once_each(sandbox, files)
     assert {r.state for r in rows.values()} == {ItemState.SYNCED}
+
+
+def test_a_stop_while_looking_for_copies_keeps_the_record_of_what_landed(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "tree"
+    [clip] = make_tree(tree, 1)
+    config = load_config(sandbox_config)
+    with Journal.open(config.journal_path) as journal:
+        run = Push(config, journal, policy=FAST)
+
+        def stopped(*_args: object) -> None:
+            run.request_stop()  # a first Ctrl-C, right after the upload landed
+            raise Interrupted("stopping")
+
+        monkeypatch.setattr(LandedCheck, "older_copy", stopped)
+        run.run(PushOptions(roots=[tree], no_wait=True))
+        row = journal.get(str(clip))
+    [item] = sandbox.items()
+    assert row is not None and row.photo_id == str(item["photo_id"])
+    assert row.state is ItemState.SYNCED
