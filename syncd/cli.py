@@ -23,7 +23,14 @@ from rich.console import Console
 
 from syncd import __version__
 from syncd.check import explain_stop
-from syncd.config import MAX_CONCURRENCY, MIN_CHUNK_SIZE, Config, load_config, parse_size
+from syncd.config import (
+    MAX_CONCURRENCY,
+    MIN_CHUNK_SIZE,
+    Config,
+    legacy_journal_hint,
+    load_config,
+    parse_size,
+)
 from syncd.errors import (
     ConfigError,
     CredentialsError,
@@ -109,6 +116,9 @@ def _load_config_or_exit(ctx: click.Context) -> Config:
 
 
 def _open_journal_or_exit(config: Config) -> Journal:
+    hint = legacy_journal_hint(config)
+    if hint is not None:
+        logging.getLogger("syncd").warning("%s", hint)
     try:
         return Journal.open(config.journal_path)
     except JournalError as exc:

@@ -791,17 +791,18 @@ def _load_daemon(dm: _Reader) -> DaemonConfig:
     )
 
 
-def _hint_legacy_journal(default: Path) -> None:
-    """A journal at the old shared default and none at the per-site one: say how to keep
-    using it (nothing is moved: the old journal may belong to another site)."""
+def legacy_journal_hint(config: Config) -> str | None:
+    """When the config takes the per-site default journal, which does not exist yet, and a
+    journal lies at the old shared default: how to keep using it (nothing is moved: the
+    old journal may belong to another site). None otherwise."""
+    default = Path(default_journal_path(config.site.domain)).expanduser()
     legacy = Path(LEGACY_JOURNAL_PATH).expanduser()
-    if legacy.exists() and not default.exists():
-        log.warning(
-            "the default journal is now one per site (%s); %s is the old shared default. "
-            "If it belongs to this site, move it there or set [journal] path to it",
-            default,
-            legacy,
-        )
+    if config.journal_path != default or default.exists() or not legacy.exists():
+        return None
+    return (
+        f"the default journal is now one per site ({default}); {legacy} is the old shared "
+        "default. If it belongs to this site, move it there or set [journal] path to it"
+    )
 
 
 def _warn_if_readable(path: Path) -> None:
@@ -841,7 +842,6 @@ def parse_config(
     journal_text = journal.string("path")
     if journal_text is None:
         journal_text = default_journal_path(site.domain)
-        _hint_legacy_journal(Path(journal_text).expanduser())
     if not journal_text:
         raise journal.fail("path", "must not be empty")
     config = Config(

@@ -13,6 +13,7 @@ from syncd.config import (
     Secret,
     find_config_path,
     is_loopback_host,
+    legacy_journal_hint,
     load_config,
     parse_size,
 )
@@ -392,16 +393,22 @@ def test_the_default_journal_is_one_per_site(tmp_path: Path, domain: str, folder
 
 
 def test_the_old_shared_journal_is_named_not_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = load_config(write(tmp_path, SITE), env={})
+    assert legacy_journal_hint(config) is None  # no old journal
     old = tmp_path / "home" / ".local/state/syncd/journal.db"
     old.parent.mkdir(parents=True)
     old.write_bytes(b"")
-    with caplog.at_level(logging.WARNING):
-        config = load_config(write(tmp_path, SITE), env={})
     assert config.journal_path != old
-    assert str(old) in caplog.text and "one per site" in caplog.text
+    hint = legacy_journal_hint(config)
+    assert hint is not None and str(old) in hint and "one per site" in hint
+    config.journal_path.parent.mkdir(parents=True)
+    config.journal_path.write_bytes(b"")  # the per-site journal exists: nothing to say
+    assert legacy_journal_hint(config) is None
+    chosen = load_config(write(tmp_path, SITE + f'[journal]\npath = "{old}"\n'), env={})
+    assert legacy_journal_hint(chosen) is None
 
 
 def test_upload_lookups_and_tag_joiner(tmp_path: Path) -> None:
