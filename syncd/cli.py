@@ -348,6 +348,9 @@ def reconcile(
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
     finally:
         if isinstance(phases, RichPhases):
             phases.close()
