@@ -59,8 +59,14 @@ def test_a_journal_of_one_site_refuses_a_push_to_another(
         assert site.domain in result.stderr and f"site_id {site_id(site)}" in result.stderr
     assert "synced" not in result.stdout  # no report of files "already synced"
     assert [r.method for r in other_site.requests] == ["site/get"]  # nothing sent
+    before = len(other_site.requests)
     dry = run_syncd(moved, "push", "--no-wait", "--dry-run", tree)
     assert dry.returncode == 2 and sandbox.domain in dry.stderr, dry.stdout + dry.stderr
+    for command in (("reconcile", "--no-wait"), ("reconcile", "--dry-run")):
+        other = run_syncd(moved, *command, tree)
+        assert other.returncode == 2, other.stdout + other.stderr
+        assert sandbox.domain in other.stderr and other_site.domain in other.stderr
+    assert {r.method for r in other_site.requests[before:]} <= {"site/get"}
     assert_once_each(sandbox, files)
     assert other_site.items() == []
 
