@@ -252,9 +252,13 @@ def sandbox_process(
     # Its stdout carries credentials: read by start_sandbox_process, never echoed.
     started = start_sandbox_process(args, python=PYTHON, timeout=SANDBOX_START_TIMEOUT)
     try:
-        with config.open("a", encoding="utf-8") as fh:
-            fh.write(f"\n[journal]\npath = {json.dumps(str(workdir / 'journal.db'))}\n")
-            fh.write(extra_config)
+        # The sandbox wrote a [journal] of its own (in its data dir): the benchmarks keep the
+        # journal in the workdir, where they look at it.
+        text = config.read_text(encoding="utf-8")
+        head, sep, _ = text.partition("\n[journal]\n")
+        assert sep, "the sandbox wrote no [journal] table"
+        journal = f"\n[journal]\npath = {json.dumps(str(workdir / 'journal.db'))}\n"
+        config.write_text(head + journal + extra_config, encoding="utf-8")
         yield SandboxProcess(started.proc, started.base_url, config, data_dir)
     finally:
         started.stop()

@@ -7,6 +7,11 @@ syncd's figure is end to end: scan, hash, upload and journal of every file, one 
 The curl loop uploads the same files one after another, one process per file, as a shell
 script would (`--curl-sample K` times only the first K files; the rate is per file either
 way). Prints figures next to the issue's target; asserts nothing about time.
+
+syncd runs twice: as configured (before each file's first upload it asks the site whether
+the content is there already, and after it whether another host uploaded it too: issue 12)
+and with `[upload] lookup_before_upload = false`; the difference is what those lookups
+cost, printed beside the other figures.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 # `python bench/many.py` puts bench/ first on sys.path: `common` is bench/common.py.
 from common import (
     CurlUploader,
+    Measured,
+    SandboxProcess,
     human_size,
     make_many_files,
     parse_size,
@@ -59,13 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             push = ["push", "--no-wait", "--json", "--mode", "direct", str(tree)]
             if args.concurrency:
                 push[1:1] = ["--concurrency", str(args.concurrency)]
-            sb_cpu = sb.cpu_seconds()
-            syncd = require_ok(run_measured(syncd_argv(sb.config, *push)), "syncd push")
-            sb_cpu_syncd = sb.cpu_seconds() - sb_cpu
-            landed = len(sb.items())
-            if landed != args.count:
-                raise SystemExit(f"syncd push landed {landed} of {args.count} files")
-            sb.reset()
+            syncd, sb_cpu_syncd, lists = push_once(sb, sb.config, push, args.count)
+            plain = without_lookups(sb.config, work)
+            bare, sb_cpu_bare, bare_lists = push_once(sb, plain, push, args.count)
 
             curl = CurlUploader(sb.config)
             sample = paths[: args.curl_sample] if args.curl_sample > 0 else paths
@@ -90,6 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         f"({1000 * syncd.cpu / args.count:.2f} ms/file), rss {human_size(syncd.maxrss)}; "
         f"sandbox cpu {sb_cpu_syncd:.2f} s"
     )
+    extra = syncd.wall - bare.wall
+    print(
+        f"-- the same push without lookups (lookup_before_upload = false): {bare.wall:.2f} s, "
+        f"{args.count / bare.wall:.1f} files/s, client cpu {bare.cpu:.2f} s "
+        f"({1000 * bare.cpu / args.count:.2f} ms/file); sandbox cpu {sb_cpu_bare:.2f} s"
+    )
+    print(
+        f"-- lookups before/after each first upload: {lists - bare_lists} photo/list requests "
+        f"({(lists - bare_lists) / args.count:.1f} per file), {extra:+.2f} s wall "
+        f"({100 * extra / bare.wall:+.0f} %), "
+        f"{1000 * (syncd.cpu - bare.cpu) / args.count:+.2f} ms client cpu per file"
+    )
     print(
         f"-- curl loop ({len(sample)} files): {curl_wall:.2f} s, {curl_rate:.1f} files/s, "
         f"curl cpu {curl_cpu:.2f} s; sandbox cpu {sb_cpu_curl:.2f} s"
@@ -99,6 +115,32 @@ def main(argv: list[str] | None = None) -> int:
         f"{verdict(ratio >= TARGET_RATIO)}]"
     )
     return 0
+
+
+def push_once(
+    sb: SandboxProcess, config: Path, push: list[str], count: int
+) -> tuple[Measured, float, int]:
+    """One measured push of the whole tree with a fresh journal to an empty site, then the
+    site emptied again: (measure, sandbox cpu seconds, photo/list requests)."""
+    sb_cpu = sb.cpu_seconds()
+    measured = require_ok(run_measured(syncd_argv(config, *push)), "syncd push")
+    sb_cpu = sb.cpu_seconds() - sb_cpu
+    landed = len(sb.items())
+    if landed != count:
+        raise SystemExit(f"syncd push landed {landed} of {count} files")
+    lists = sum(1 for r in sb.requests() if r["method"] == "photo/list")
+    sb.reset()
+    return measured, sb_cpu, lists
+
+
+def without_lookups(config: Path, work: Path) -> Path:
+    """A copy of the config with the lookups off and a journal of its own."""
+    text = config.read_text(encoding="utf-8")
+    text = text.replace(str(work / "journal.db"), str(work / "journal-without-lookups.db"))
+    plain = work / "syncd-without-lookups.toml"
+    plain.write_text(text + "\n[upload]\nlookup_before_upload = false\n", encoding="utf-8")
+    plain.chmod(0o600)
+    return plain
 
 
 if __name__ == "__main__":

@@ -23,13 +23,21 @@ from rich.console import Console
 
 from syncd import __version__
 from syncd.check import explain_stop
-from syncd.config import MAX_CONCURRENCY, MIN_CHUNK_SIZE, Config, load_config, parse_size
+from syncd.config import (
+    MAX_CONCURRENCY,
+    MIN_CHUNK_SIZE,
+    Config,
+    legacy_journal_hint,
+    load_config,
+    parse_size,
+)
 from syncd.errors import (
     ConfigError,
     CredentialsError,
     InvalidRequest,
     JournalError,
     SidecarError,
+    SiteMismatch,
     SyncdError,
 )
 from syncd.journal import Journal
@@ -108,6 +116,9 @@ def _load_config_or_exit(ctx: click.Context) -> Config:
 
 
 def _open_journal_or_exit(config: Config) -> Journal:
+    hint = legacy_journal_hint(config)
+    if hint is not None:
+        logging.getLogger("syncd").warning("%s", hint)
     try:
         return Journal.open(config.journal_path)
     except JournalError as exc:
@@ -216,6 +227,9 @@ def push(
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
     finally:
         journal.close()
     if as_json:
@@ -253,6 +267,9 @@ def watch(ctx: click.Context) -> None:
         code = watch_main(config, journal)
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        code = EXIT_CONFIG
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
         code = EXIT_CONFIG
     finally:
         journal.close()
@@ -330,6 +347,9 @@ def reconcile(
         report = run.run(options)
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
     finally:
         if isinstance(phases, RichPhases):

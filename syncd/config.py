@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from syncd.errors import ConfigError
 from syncd.model import (
+    DEFAULT_TAG_JOINER,
+    FORBIDDEN_JOINERS,
     OnChange,
     OnDrift,
     OnLocalDelete,
@@ -87,6 +89,11 @@ class UploadConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
     publish: bool = True
+    tag_word_joiner: str = DEFAULT_TAG_JOINER  # joins a multi-word tag's words when sent
+    # Before a file's first upload, ask the site whether its content is there (another
+    # host, a lost journal), and after it whether another host uploaded it at the same
+    # moment: two photo/list requests per new file (bench/many.py prints what they cost).
+    lookup_before_upload: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +198,11 @@ log = logging.getLogger(__name__)
 CONFIG_ENV = "SYNCD_CONFIG"
 CONFIG_FILENAME = "syncd.toml"
 USER_CONFIG_PATH = Path("~/.config/syncd/syncd.toml")
-DEFAULT_JOURNAL_PATH = "~/.local/state/syncd/journal.db"
+# The default journal is one per site (a journal describes one site; see
+# syncd.pipeline.site), in a folder named by the configured domain.
+DEFAULT_JOURNAL_DIR = "~/.local/state/syncd"
+# Where the default journal was before it was per site (read by nothing; named in a hint).
+LEGACY_JOURNAL_PATH = "~/.local/state/syncd/journal.db"
 # systemd's LoadCredential= puts each credential as a file in this folder.
 CREDENTIALS_DIR_ENV = "CREDENTIALS_DIRECTORY"
 # The four credential keys and the environment variables that override them.
@@ -435,6 +446,16 @@ def _type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def default_journal_path(domain: str) -> str:
+    """`~/.local/state/syncd/sites/<domain>/journal.db`: the domain lowercased, every
+    character but letters, digits, `.` and `-` made `_` (`127.0.0.1:8023` ->
+    `127.0.0.1_8023`). Without a domain (`syncd auth` before it knows one) the old path."""
+    if not domain:
+        return LEGACY_JOURNAL_PATH
+    safe = re.sub(r"[^a-z0-9.-]", "_", domain.lower())
+    return f"{DEFAULT_JOURNAL_DIR}/sites/{safe}/journal.db"
+
+
 def _resolve_path(text: str, base: Path) -> Path:
     """Expand ~, make relative paths relative to the config file's folder, and
     normalise (`a/../b` -> `b`) the way the scanner names files, so journal rows
@@ -563,9 +584,19 @@ def _load_upload(up: _Reader) -> UploadConfig:
             "connect_timeout",
             "read_timeout",
             "publish",
+            "tag_word_joiner",
+            "lookup_before_upload",
         }
     )
     d = UploadConfig()
+    joiner = up.string("tag_word_joiner", d.tag_word_joiner)
+    assert joiner is not None
+    if len(joiner) != 1 or joiner in FORBIDDEN_JOINERS or not joiner.isprintable():
+        raise up.fail(
+            "tag_word_joiner",
+            f"{joiner!r} must be one printable character other than a space, a quote or a "
+            'comma (e.g. "_" or "-")',
+        )
     bwlimit = up.size("bwlimit", 0)
     return UploadConfig(
         mode=UploadMode(up.choice("mode", d.mode.value, tuple(m.value for m in UploadMode))),
@@ -578,6 +609,8 @@ def _load_upload(up: _Reader) -> UploadConfig:
         connect_timeout=_positive(up, "connect_timeout", d.connect_timeout),
         read_timeout=_positive(up, "read_timeout", d.read_timeout),
         publish=up.boolean("publish", d.publish),
+        tag_word_joiner=joiner,
+        lookup_before_upload=up.boolean("lookup_before_upload", d.lookup_before_upload),
     )
 
 
@@ -758,6 +791,20 @@ def _load_daemon(dm: _Reader) -> DaemonConfig:
     )
 
 
+def legacy_journal_hint(config: Config) -> str | None:
+    """When the config takes the per-site default journal, which does not exist yet, and a
+    journal lies at the old shared default: how to keep using it (nothing is moved: the
+    old journal may belong to another site). None otherwise."""
+    default = Path(default_journal_path(config.site.domain)).expanduser()
+    legacy = Path(LEGACY_JOURNAL_PATH).expanduser()
+    if config.journal_path != default or default.exists() or not legacy.exists():
+        return None
+    return (
+        f"the default journal is now one per site ({default}); {legacy} is the old shared "
+        "default. If it belongs to this site, move it there or set [journal] path to it"
+    )
+
+
 def _warn_if_readable(path: Path) -> None:
     try:
         mode = path.stat().st_mode
@@ -792,7 +839,9 @@ def parse_config(
     site, holds_secret = _load_site(top.table_at("site"), env, base, require_tokens)
     journal = top.table_at("journal")
     journal.check_keys({"path"})
-    journal_text = journal.string("path", DEFAULT_JOURNAL_PATH)
+    journal_text = journal.string("path")
+    if journal_text is None:
+        journal_text = default_journal_path(site.domain)
     if not journal_text:
         raise journal.fail("path", "must not be empty")
     config = Config(

@@ -148,6 +148,23 @@ class UntrustedAnswer(SyncdError):
     re-upload the wrong items."""
 
 
+class Held(SyncdError):
+    """The site's answer about whether a file landed cannot be believed (several items carry
+    its marker, the item found contradicts the file, the site ignores the lookup's filter):
+    the file is neither sent again nor recorded against an item. Not retryable: asking
+    again gets the same answer; the message names the candidates for an operator."""
+
+    code = "held"
+
+
+class SiteMismatch(SyncdError):
+    """The journal belongs to another site than the config names. Every answer the journal
+    gives (synced, duplicate of, ...) would be about the other site: the run refuses at
+    once (exit status 2), naming both sites."""
+
+    stops_run = True
+
+
 CREDENTIAL_CODES = frozenset({"invalid_signature", "permission_denied"})
 NOT_FOUND_CODES = frozenset({"no_such_photo", "no_such_album", "no_such_user", "no_such_tag"})
 UPLOAD_REJECTED_CODES = frozenset({"error_processing_upload", "no_file"})

@@ -14,6 +14,15 @@ from enum import StrEnum
 IDENTITY_HEX_CHARS = 32
 IDENTITY_NAMESPACE = "syncd"
 
+# Tags travel space-separated ("Space-separated list of tags" say the upload and update
+# pages); quoting a multi-word tag is documented for the list filter only, and a site that
+# does not understand quotes stores `"slow` and `tv"`. So a tag's words are joined by this
+# character before it is sent (`slow tv` -> `slow_tv`): one tag, the same on every site.
+DEFAULT_TAG_JOINER = "_"
+# Characters a joiner may not be: whitespace separates tags, a quote or a comma may be read
+# as syntax (the get-upload-token example answers tags as "product:1234, testemonial").
+FORBIDDEN_JOINERS = frozenset(" \t\r\n\x0b\x0c\"',")
+
 
 class ItemState(StrEnum):
     """Journal states of a local file (see design.md, "The journal")."""

@@ -22,6 +22,7 @@ from syncd.pipeline.lifecycle import Lifecycle
 from syncd.pipeline.pool import OnWorkerFailure, WorkerPool
 from syncd.pipeline.report import RunReport, fill_report, skipped_since
 from syncd.pipeline.run import run_pipeline
+from syncd.pipeline.site import check_site, site_getter
 from syncd.pipeline.stop import PUSH_RETRY_PATIENCE, Burst
 from syncd.plan.metadata import plan_metadata
 from syncd.plan.upload import plan_upload
@@ -93,8 +94,21 @@ class Push:
             options=options.run_options(),
             client_factory=self.client_factory,
         )
+        try:
+            return self._run(ctx, options)
+        finally:
+            ctx.close()
+
+    def _run(self, ctx: RunContext, options: PushOptions) -> RunReport:
         roots = [str(r) for r in options.roots]
         report = RunReport(started_at=self.clock.time())
+        # Before anything the journal says is believed: is it this site's journal? A dry
+        # run sends nothing, so it compares the domain only. Raises SiteMismatch.
+        check_site(
+            self.config.site,
+            self.journal,
+            None if options.dry_run else site_getter(ctx.client_factory, ctx.retrier),
+        )
         for path in self.journal.recover_abandoned(is_owner_alive=owner_is_alive):
             self.progress.note(f"recovered interrupted upload: {printable(path)}")
         if not options.dry_run:
@@ -151,7 +165,8 @@ def plan_lines(ctx: RunContext, roots: list[str]) -> list[str]:
         if row.state is ItemState.SYNCED and meta.digest() == row.applied_digest:
             continue
         album_ids = {title: f"<album {title}>" for title in meta.albums}
-        lines.append(printable(str(plan_metadata(row, meta, album_ids))))
+        joiner = ctx.config.upload.tag_word_joiner
+        lines.append(printable(str(plan_metadata(row, meta, album_ids, tag_joiner=joiner))))
     for row in journal.rows_in([ItemState.PENDING], roots=roots):
         lines.append(f"wait {printable(row.path)}: not stable yet")
     return lines

@@ -62,8 +62,9 @@ def collect_status(journal: Journal, path: Path | None) -> dict[str, Any]:
         ]
         if row is None:
             return {"file": None, "path": printable(str(path)), "events": events}
+        unconfirmed = [u.detail for u in journal.unconfirmed(str(path)) if u.path == str(path)]
         return {
-            "file": _row_summary(row),
+            "file": {**_row_summary(row), "unconfirmed": unconfirmed[0] if unconfirmed else None},
             "chunked": _session_summary(journal, row),
             "events": events,
         }
@@ -71,8 +72,10 @@ def collect_status(journal: Journal, path: Path | None) -> dict[str, Any]:
     counts = journal.counts(root)
     uploading = journal.rows_in([ItemState.UPLOADING, ItemState.RETRY, ItemState.READY], root)
     sessions = [s for r in uploading if (s := _session_summary(journal, r)) is not None]
+    site = journal.site()
     return {
         "root": printable(root) if root else None,
+        "site": None if site is None else site.describe(),
         "counts": {state.value: n for state, n in counts.items()},
         "failed": [_row_summary(r) for r in journal.rows_in([ItemState.FAILED], root)],
         "parked": [_row_summary(r) for r in journal.rows_in([ItemState.RETRY], root)],
@@ -82,5 +85,10 @@ def collect_status(journal: Journal, path: Path | None) -> dict[str, Any]:
             {"path": printable(r.path), "owner": r.lease_owner, "since": _when(r.updated_at)}
             for r in uploading
             if r.state is ItemState.UPLOADING
+        ],
+        # Metadata sent that the site did not confirm (publish_date: docs/upload-modes.md).
+        "unconfirmed": [
+            {"path": printable(u.path), "fields": list(u.fields), "detail": u.detail}
+            for u in journal.unconfirmed(root)
         ],
     }

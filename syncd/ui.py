@@ -313,6 +313,8 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
                 f"  {event['detail']}",
             )
         return
+    if data.get("site"):
+        _verbatim(console, f"site: {data['site']}")
     table = Table(title="syncd journal", show_edge=False)
     table.add_column("state")
     table.add_column("files", justify="right")
@@ -338,4 +340,13 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             console,
             f"CHUNKED {s['path']}: {s['chunks_done']}/{s['chunks_total']} chunks,"
             f" token valid until {s['token_valid_until']}",
+        )
+    unconfirmed = data.get("unconfirmed", [])
+    for u in unconfirmed:
+        _verbatim(console, f"UNCONFIRMED {u['path']}: {u['detail']}")
+    if unconfirmed:
+        _verbatim(
+            console,
+            f"{len(unconfirmed)} synced file(s) carry metadata the site did not confirm; "
+            "docs/upload-modes.md says what each upload mode guarantees",
         )

@@ -32,6 +32,7 @@ from syncd.pipeline.context import RunContext, RunOptions
 from syncd.pipeline.lifecycle import Lifecycle
 from syncd.pipeline.pool import OnWorkerFailure, WorkerPool
 from syncd.pipeline.run import run_pipeline
+from syncd.pipeline.site import check_site, site_getter
 from syncd.pipeline.stop import Forever
 from syncd.pipeline.watch_feed import WatchFeed
 from syncd.retry import RetryPolicy
@@ -160,6 +161,10 @@ class Watch:
 
     def run(self) -> int:
         """Until stopped; 0 after a signal (the journal is consistent)."""
+        # Is the journal this site's? (SiteMismatch, exit status 2, both sites named.)
+        check_site(
+            self.config.site, self.journal, site_getter(self.ctx.client_factory, self.ctx.retrier)
+        )
         server = self._start_metrics()
         self.notifier.status("starting: scanning the watched folders")
         for path in self.journal.recover_abandoned(is_owner_alive=owner_is_alive):
@@ -178,6 +183,7 @@ class Watch:
         finally:
             self._say_stopping()
             self.feed.stop()
+            self.ctx.close()
             if server is not None:
                 server.close()
         log.info("stopped; the journal is consistent")
@@ -262,6 +268,7 @@ class Watch:
                 self.pool.resize(new.upload.concurrency)
             if new.site != old.site:
                 self.pool.refresh_clients()
+                self.ctx.refresh_site_lookups()
                 self.pool.resume()
             self.feed.reconfigure()
             if not quiet:

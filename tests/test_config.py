@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from syncd.config import (
     Secret,
     find_config_path,
     is_loopback_host,
+    legacy_journal_hint,
     load_config,
     parse_size,
 )
@@ -43,7 +45,10 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     assert config.upload.mode is UploadMode.AUTO
     assert config.upload.chunk_size == 8 * 1024 * 1024
     assert config.upload.bwlimit is None
-    assert config.journal_path == Path("~/.local/state/syncd/journal.db").expanduser()
+    # One journal per site by default (issue 12).
+    assert config.journal_path == (
+        Path("~/.local/state/syncd/sites/video.example.com/journal.db").expanduser()
+    )
     assert config.source == tmp_path / "syncd.toml"
     assert "hush" not in repr(config) and "hush" not in str(config)
 
@@ -364,3 +369,61 @@ def test_loopback_http_allowed(tmp_path: Path) -> None:
 def test_secret_never_shows() -> None:
     secret = Secret("hunter2")
     assert "hunter2" not in f"{secret} {secret!r} {secret:>20}"
+
+
+# --- issue 12: a journal per site, the tag word joiner, lookups before uploads ------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "folder"),
+    [
+        ("video.example.com", "video.example.com"),
+        ("Video.Example.COM", "video.example.com"),
+        ("127.0.0.1:8023", "127.0.0.1_8023"),
+        ("[::1]:8023", "___1__8023"),
+    ],
+)
+def test_the_default_journal_is_one_per_site(tmp_path: Path, domain: str, folder: str) -> None:
+    text = SITE.replace('"video.example.com"', f'"{domain}"') + '\nscheme = "http"\n'
+    if not is_loopback_host(domain):
+        text = text.replace('\nscheme = "http"\n', "\n")
+    config = load_config(write(tmp_path, text), env={})
+    expected = Path(f"~/.local/state/syncd/sites/{folder}/journal.db").expanduser()
+    assert config.journal_path == expected
+
+
+def test_the_old_shared_journal_is_named_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = load_config(write(tmp_path, SITE), env={})
+    assert legacy_journal_hint(config) is None  # no old journal
+    old = tmp_path / "home" / ".local/state/syncd/journal.db"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"")
+    assert config.journal_path != old
+    hint = legacy_journal_hint(config)
+    assert hint is not None and str(old) in hint and "one per site" in hint
+    config.journal_path.parent.mkdir(parents=True)
+    config.journal_path.write_bytes(b"")  # the per-site journal exists: nothing to say
+    assert legacy_journal_hint(config) is None
+    chosen = load_config(write(tmp_path, SITE + f'[journal]\npath = "{old}"\n'), env={})
+    assert legacy_journal_hint(chosen) is None
+
+
+def test_upload_lookups_and_tag_joiner(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SITE), env={})
+    assert config.upload.lookup_before_upload is True
+    assert config.upload.tag_word_joiner == "_"
+    text = SITE + '\n[upload]\nlookup_before_upload = false\ntag_word_joiner = "-"\n'
+    config = load_config(write(tmp_path, text), env={})
+    assert config.upload.lookup_before_upload is False
+    assert config.upload.tag_word_joiner == "-"
+
+
+@pytest.mark.parametrize("joiner", ["", " ", "__", '"', ",", "'", "\t"])
+def test_a_tag_word_joiner_that_cannot_work_is_refused(tmp_path: Path, joiner: str) -> None:
+    # JSON string escapes are TOML basic-string escapes.
+    text = SITE + f"\n[upload]\ntag_word_joiner = {json.dumps(joiner)}\n"
+    with pytest.raises(ConfigError, match=r"upload\.tag_word_joiner"):
+        load_config(write(tmp_path, text), env={})

@@ -467,6 +467,13 @@ class Client:
         Transport faults raise; so do 429 and 503-with-Retry-After (RateLimited),
         since the server asked us to slow down, not to resend at once.
         """
+        return self.redeem_chunk_answer(upload_token, part, resumable).status
+
+    def redeem_chunk_answer(
+        self, upload_token: str, part: FileSlice, resumable: Mapping[str, str]
+    ) -> RedeemAnswer:
+        """`redeem_chunk` with the whole answer: the chunk that completes a file is answered
+        like a whole-file redeem (a redirect to the token's `return_url`). Never follows it."""
         method = "photo/redeem-upload-token"
         fields = [*FORMAT_FIELDS, ("upload_token", upload_token), *_fields(resumable)]
         response = self._multipart(method, fields, part, signed=False)
@@ -474,7 +481,9 @@ class Client:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429 or (status == 503 and retry_after is not None):
             raise RateLimited(f"{method}: chunk answered HTTP {status}", retry_after=retry_after)
-        return status
+        return RedeemAnswer(
+            status=status, text=response.text, location=response.headers.get("Location")
+        )
 
     def test_chunk(self, upload_token: str, resumable: Mapping[str, str]) -> bool:
         """Resumable.js GET test: True iff the server says the chunk is stored (200).

@@ -7,6 +7,8 @@
 - `albums`: album titles and their ids on the site;
 - `queries`: rows, counts and the event log, read only;
 - `reconcile`: what a comparison with the site writes (adoption, drift, forgetting);
+- `site`: the site the journal describes;
+- `unconfirmed`: metadata sent that the site did not confirm;
 - `peek`: read-only looks at another process's journal file.
 
 This package is the only place with SQL. Every state change is one short `BEGIN IMMEDIATE`
@@ -26,9 +28,11 @@ from syncd.journal.queries import Queries
 from syncd.journal.reconcile import Reconciling
 from syncd.journal.schema import MIGRATIONS, SCHEMA_VERSION
 from syncd.journal.sessions import Sessions
+from syncd.journal.site import SiteBinding, Sites
+from syncd.journal.unconfirmed import Unconfirmed, UnconfirmedFields
 
 
-class Journal(Files, Claims, Sessions, Albums, Queries, Reconciling):
+class Journal(Files, Claims, Sessions, Albums, Queries, Reconciling, Sites, UnconfirmedFields):
     """The journal of one syncd installation. Thread-safe: one connection per process,
     guarded by a re-entrant lock; processes share the file through WAL and a busy timeout."""
 
@@ -39,6 +43,8 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Journal",
+    "SiteBinding",
+    "Unconfirmed",
     "make_owner",
     "owner_is_alive",
     "owner_is_local",

@@ -150,5 +150,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # so a change to one part sends only that part (syncd.plan.metadata.AppliedParts).
         "ALTER TABLE files ADD COLUMN applied_parts TEXT",
     ),
+    (
+        # The site this journal describes (one row): recorded when first used, so that a
+        # run against another site refuses instead of taking this journal's word for it.
+        """CREATE TABLE site (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            domain TEXT NOT NULL,
+            site_id TEXT,
+            site_name TEXT,
+            bound_at REAL NOT NULL
+        )""",
+        # Metadata an upload sent but the site did not confirm (publish_date where the
+        # list answer does not show it): listed by `syncd status`. Follows its file row.
+        """CREATE TABLE unconfirmed (
+            path BLOB PRIMARY KEY
+                REFERENCES files(path) ON DELETE CASCADE ON UPDATE CASCADE,
+            fields TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

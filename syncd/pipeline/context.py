@@ -4,10 +4,13 @@ file gets from the deepest [[watch]] root that holds it."""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from syncd.api.client import Client
 from syncd.clock import Clock
@@ -30,10 +33,17 @@ from syncd.metadata.desired import (
 )
 from syncd.model import FileRow, Metadata, UploadMode
 from syncd.pipeline.lifecycle import Lifecycle
-from syncd.plan.upload import UploadSettings
+from syncd.plan.upload import UploadSettings, joined_tags
 from syncd.progress import ProgressSink
+from syncd.remote import RemoteFolder
 from syncd.retry import Retrier, RetryPolicy
 from syncd.throttle import RateMeter, Throttle
+from syncd.upload.confirm import FieldCheck
+from syncd.upload.landed import LandedCheck
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +85,53 @@ class RunContext:
         self.meter = RateMeter()  # one for the run: token lifetimes follow the run's rate
         self.albums = AlbumResolver(journal, self.owner, self.retrier.pause)
         self.client_factory = client_factory or self._make_client
+        # Ask the site before a file's first upload whether its content is there already
+        # (another host, a lost journal), and look for another host's copy after it.
+        self.ask_first = config.upload.lookup_before_upload
+        # With duplicates = "upload" copies at two paths are meant to be two items.
+        self.check_copies = self.ask_first and config.scan.duplicates != "upload"
+        self._warned: set[str] = set()
+        self._warn_lock = threading.Lock()
+        # Identity and token lookups: the site read through signed list calls, one worker
+        # thread per upload worker so lookups never queue behind each other. Requests are
+        # sent once each: the upload attempt around them retries.
+        self.site_lookups = self._site_lookups()
+        self._retired: list[RemoteFolder] = []
+        self.landed = LandedCheck(self.site_lookups, journal, warn_once=self.warn_once)
+        self.fields = FieldCheck(journal, warn_once=self.warn_once)
+
+    def _site_lookups(self) -> RemoteFolder:
+        return RemoteFolder(
+            self.client_factory,
+            concurrency=self.concurrency,
+            call_with_retry=self._gated,
+            stop=self.lifecycle.stop,
+        )
+
+    def refresh_site_lookups(self) -> None:
+        """The site's settings changed (a reload with new credentials): lookups from now on
+        go through new clients. The old ones finish what they are doing; closed at the end."""
+        self._retired.append(self.site_lookups)
+        self.site_lookups = self._site_lookups()
+        self.landed.use(self.site_lookups)
+
+    def _gated(self, fn: Callable[[], T], *, what: str) -> T:
+        """One request, after any Retry-After the site asked of the run."""
+        del what
+        self.retrier.gate.wait()
+        return fn()
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Log `message` as a warning once per run per key (stderr, or the journal)."""
+        with self._warn_lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        log.warning("%s", message)
+
+    def close(self) -> None:
+        for folder in (*self._retired, self.site_lookups):
+            folder.close()
 
     @property
     def stop(self) -> bool:
@@ -143,7 +200,19 @@ class RunContext:
             chunk_threshold=up.chunk_threshold,
             chunk_size=self.options.chunk_size or up.chunk_size,
             on_change=self.config.reconcile.on_change,
+            tag_joiner=up.tag_word_joiner,
         )
+
+    def warn_joined_tags(self, meta: Metadata) -> None:
+        """Once per run: a tag with spaces goes to the site with its words joined."""
+        joined = joined_tags(meta.tags, self.config.upload.tag_word_joiner)
+        if joined:
+            tag, sent = joined[0]
+            self.warn_once(
+                "joined-tags",
+                f"tags are space-separated on the site: a tag with spaces is sent with its "
+                f"words joined ({tag!r} as {sent!r}; [upload] tag_word_joiner)",
+            )
 
 
 class ConfigProbe:

@@ -41,6 +41,10 @@ class WorkerTools:
             retrier=ctx.retrier,
             progress=ctx.progress,
             meter=ctx.meter,
+            landed=ctx.landed,
+            fields=ctx.fields,
+            ask_first=ctx.ask_first,
+            check_copies=ctx.check_copies,
         )
         self.applier = MetadataApplier(
             ctx.journal, self.client, owner=ctx.owner, progress=ctx.progress, retrier=ctx.retrier
@@ -64,6 +68,7 @@ def run_upload(tools: WorkerTools, row: FileRow) -> ItemState:
         plan = plan_upload(
             row, ctx.journal.session(row.path), meta, album_ids, ctx.upload_settings(row)
         )
+        ctx.warn_joined_tags(meta)
         outcome = upload_file(
             up,
             row,
@@ -97,8 +102,12 @@ def run_metadata(tools: WorkerTools, row: FileRow) -> ItemState | None:
             album_ids = tools.uploader.retry(
                 row, lambda: ctx.albums.resolve(tools.client, meta.albums)
             )
-        plan = plan_metadata(row, meta, album_ids)
+        plan = plan_metadata(row, meta, album_ids, tag_joiner=ctx.config.upload.tag_word_joiner)
+        ctx.warn_joined_tags(meta)
         done = tools.applier.apply(row, plan, digest, sig)  # each call retried on its own
+        if done and plan.fields is not None:
+            # photo/update does not document publish_date: read back, or said plainly.
+            ctx.fields.after_update(row, plan.fields, tools.uploader.read_back(row))
     except Interrupted:
         ctx.journal.release_lease(row.path, ctx.owner)
         raise

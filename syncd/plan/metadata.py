@@ -24,7 +24,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from syncd.model import Chapter, Coordinates, FileRow, Metadata, RemoteSection, Thumbnail
+from syncd.model import (
+    DEFAULT_TAG_JOINER,
+    Chapter,
+    Coordinates,
+    FileRow,
+    Metadata,
+    RemoteSection,
+    Thumbnail,
+)
 from syncd.plan.upload import describe_fields, upload_fields
 
 # Two section starts closer than this are the same start (the site may keep fewer digits).
@@ -218,15 +226,23 @@ def _thumb(t: Thumbnail) -> str:
     return f"frame at {number_param(t.time)} s" if t.time is not None else f"image {t.file!r}"
 
 
-def plan_metadata(row: FileRow, meta: Metadata, album_ids: Mapping[str, str]) -> MetadataPlan:
+def plan_metadata(
+    row: FileRow,
+    meta: Metadata,
+    album_ids: Mapping[str, str],
+    *,
+    tag_joiner: str = DEFAULT_TAG_JOINER,
+) -> MetadataPlan:
     """The calls for the parts of `meta` the journal does not record as applied.
 
-    `album_ids` are needed only when the fields are due (see `fields_due`)."""
+    `album_ids` are needed only when the fields are due (see `fields_due`); `tag_joiner`
+    joins a multi-word tag's words (syncd.plan.upload.tags_field)."""
     assert row.photo_id, f"{row.path}: no remote item to update"
     applied, goal = AppliedParts.parse(row.applied_parts), goal_parts(meta)
     fields: dict[str, str] | None = None
     if applied.fields != goal.fields:
-        fields = upload_fields(meta, row.sha256 or row.uploaded_sha256 or "", album_ids)
+        sha256 = row.sha256 or row.uploaded_sha256 or ""
+        fields = upload_fields(meta, sha256, album_ids, tag_joiner=tag_joiner)
         fields["published_p"] = fields.pop("publish")
     deletes: list[Coordinates] = []
     if applied.adding is not None:

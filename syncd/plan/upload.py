@@ -8,7 +8,15 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from syncd.model import ChunkSession, FileRow, Metadata, OnChange, UploadMode, identity_tag
+from syncd.model import (
+    DEFAULT_TAG_JOINER,
+    ChunkSession,
+    FileRow,
+    Metadata,
+    OnChange,
+    UploadMode,
+    identity_tag,
+)
 
 # The platform's bounds for get-upload-token's valid_minutes (spec section 6).
 TOKEN_MIN_MINUTES = 15
@@ -96,7 +104,12 @@ def token_valid_minutes(size: int, rate_bytes_per_s: float | None) -> int:
 
 
 def upload_fields(
-    meta: Metadata, sha256: str, album_ids: Mapping[str, str], *, single_album: bool = False
+    meta: Metadata,
+    sha256: str,
+    album_ids: Mapping[str, str],
+    *,
+    single_album: bool = False,
+    tag_joiner: str = DEFAULT_TAG_JOINER,
 ) -> dict[str, str]:
     """Form fields for photo/upload (`single_album`), get-upload-token or photo/update.
 
@@ -108,7 +121,7 @@ def upload_fields(
         fields["title"] = meta.title
     if meta.description:
         fields["description"] = meta.description
-    fields["tags"] = tags_field((*meta.tags, identity_tag(sha256)))
+    fields["tags"] = tags_field((*meta.tags, identity_tag(sha256)), tag_joiner)
     ids = album_id_list(meta, album_ids)
     if single_album:
         ids = ids[:1]  # photo/upload takes one album; the rest follow by photo/update
@@ -122,12 +135,19 @@ def upload_fields(
     return fields
 
 
-def tags_field(tags: Iterable[str]) -> str:
-    """Space-separated tags; a multi-word tag is quoted (spec: tags filter)."""
-    out = []
-    for tag in dict.fromkeys(tags):
-        out.append(f'"{tag}"' if " " in tag else tag)
-    return " ".join(out)
+def tag_for_site(tag: str, joiner: str = DEFAULT_TAG_JOINER) -> str:
+    """The tag as it is sent: its words joined by `joiner` (see DEFAULT_TAG_JOINER)."""
+    return joiner.join(tag.split())
+
+
+def tags_field(tags: Iterable[str], joiner: str = DEFAULT_TAG_JOINER) -> str:
+    """Space-separated tags, each multi-word tag's words joined by `joiner`, once each."""
+    return " ".join(dict.fromkeys(sent for t in tags if (sent := tag_for_site(t, joiner))))
+
+
+def joined_tags(tags: Iterable[str], joiner: str = DEFAULT_TAG_JOINER) -> list[tuple[str, str]]:
+    """(tag, as sent) for every tag the joining rule changes (for a warning)."""
+    return [(t, sent) for t in dict.fromkeys(tags) if (sent := tag_for_site(t, joiner)) != t]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +159,7 @@ class UploadSettings:
     chunk_size: int
     # What a file whose content changed since its upload gets ([reconcile] on_change).
     on_change: OnChange = OnChange.REPLACE
+    tag_joiner: str = DEFAULT_TAG_JOINER  # joins a multi-word tag's words
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +270,9 @@ def plan_upload(
     else:
         mode = choose_mode(row.size, settings.mode, settings.chunk_threshold)
     direct = mode is UploadMode.DIRECT
-    fields = upload_fields(meta, sha256, album_ids, single_album=direct)
+    fields = upload_fields(
+        meta, sha256, album_ids, single_album=direct, tag_joiner=settings.tag_joiner
+    )
     follow_up = None
     ids = album_id_list(meta, album_ids)
     if direct and len(ids) > 1:
@@ -286,14 +309,19 @@ def plan_changed(
         mode=UploadMode.TOKEN,
         chunk_size=max(1, row.size),
         fields={},
-        follow_up=update_fields(meta, row.sha256 or "", album_ids),
+        follow_up=update_fields(meta, row.sha256 or "", album_ids, settings.tag_joiner),
         replaces=row.photo_id,
     )
 
 
-def update_fields(meta: Metadata, sha256: str, album_ids: Mapping[str, str]) -> dict[str, str]:
+def update_fields(
+    meta: Metadata,
+    sha256: str,
+    album_ids: Mapping[str, str],
+    tag_joiner: str = DEFAULT_TAG_JOINER,
+) -> dict[str, str]:
     """photo/update's fields for all of `meta`, with the identity marker of `sha256`."""
-    fields = upload_fields(meta, sha256, album_ids)
+    fields = upload_fields(meta, sha256, album_ids, tag_joiner=tag_joiner)
     fields["published_p"] = fields.pop("publish")
     return fields
 

@@ -35,6 +35,7 @@ from syncd.pipeline.lifecycle import Lifecycle
 from syncd.pipeline.pool import OnWorkerFailure, WorkerPool
 from syncd.pipeline.report import RunReport, fill_report
 from syncd.pipeline.run import run_pipeline
+from syncd.pipeline.site import check_site, site_getter
 from syncd.pipeline.stop import PUSH_RETRY_PATIENCE, Burst
 from syncd.plan.reconcile import ReconcileInput, ReconcilePlan, plan_reconcile
 from syncd.progress import NullProgress, ProgressSink
@@ -106,11 +107,21 @@ class Reconcile:
         )
         roots = [str(r) for r in options.roots]
         try:
-            self._run(ctx, relay, options, roots, report)
-        except Interrupted:
-            pass
-        except SyncdError as exc:
-            report.error = exc
+            # Is the journal this site's? Raises SiteMismatch (exit 2); a dry run sends
+            # nothing, so it compares the domain only.
+            check_site(
+                self.config.site,
+                self.journal,
+                None if options.dry_run else site_getter(ctx.client_factory, ctx.retrier),
+            )
+            try:
+                self._run(ctx, relay, options, roots, report)
+            except Interrupted:
+                pass
+            except SyncdError as exc:
+                report.error = exc
+        finally:
+            ctx.close()
         report.interrupted = self.lifecycle.by_signal
         return report
 

@@ -21,7 +21,13 @@ from syncd.config import SiteConfig
 from syncd.errors import UntrustedAnswer
 from syncd.model import RemoteItem
 from syncd.remote.albums import RemoteAlbums, read_albums
-from syncd.remote.identity import check_tag_filter, find_identities, markers_for
+from syncd.remote.identity import (
+    check_tag_filter,
+    check_upload_token_filter,
+    find_by_upload_token,
+    find_identities,
+    markers_for,
+)
 from syncd.remote.paging import (
     LIST_BASE,
     NEWEST_FIRST,
@@ -239,6 +245,21 @@ class RemoteFolder:
             check_tag_filter(self._pool)
             self._tag_filter_checked = True
         return find_identities(self._pool, markers)
+
+    def check_tag_filter(self) -> None:
+        """Check now (again) that the site honours the tags filter: UntrustedAnswer if a
+        freshly invented marker finds items. A careless site that held no items at the
+        first check passes it; a caller about to trust a lookup's items asks again."""
+        check_tag_filter(self._pool)
+        self._tag_filter_checked = True
+
+    def find_upload_token(self, token: str) -> tuple[RemoteItem, ...]:
+        """The items uploaded under an upload token (claims: see check_upload_token_filter)."""
+        return find_by_upload_token(self._pool, token)
+
+    def check_upload_token_filter(self) -> None:
+        """UntrustedAnswer if a token nobody was given finds items."""
+        check_upload_token_filter(self._pool)
 
     def fetch(self, photo_ids: Iterable[str]) -> dict[str, RemoteItem | None]:
         """Each item by photo_id (None: not on the site), `concurrency` requests at a time."""

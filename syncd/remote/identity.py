@@ -8,7 +8,11 @@ used on the site.") for a marker nobody uses: that is "no items", never a failur
 What comes back are claims, not facts (spec section 10). Before the first lookup, a marker
 made up for the purpose is looked up: if the site finds items for it, it ignores the
 filter, and every lookup would answer with unrelated items, so none is made
-(UntrustedAnswer). Checking each candidate (size, title, upload time) is the caller's job.
+(UntrustedAnswer). Checking each candidate (size, title, upload time) is the caller's job,
+and so is checking again later: a careless site with no items yet passes the first check.
+
+The same for `photo/list upload_token=`: `find_by_upload_token`, and
+`check_upload_token_filter` with a token nobody was given.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # The documented error for a tag filter that matches no tag in use.
 NO_SUCH_TAG = frozenset({"no_such_tag"})
+# An upload token the site does not know: the pages name no error for it, so any "no such"
+# answer means no items.
+NOT_FOUND = frozenset({"no_such_tag", "no_such_photo", "no_such_user", "no_such_album"})
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32,64}")
 
 
@@ -49,6 +56,40 @@ def check_tag_filter(pool: ClientPool) -> None:
             f"matched {max(page.total_count, len(page.items))} item(s); lookups by identity "
             "marker cannot be trusted on this site"
         )
+
+
+def check_upload_token_filter(pool: ClientPool) -> None:
+    """Raise UntrustedAnswer unless an upload token nobody was given finds nothing (the
+    same check for `photo/list upload_token=`: a site that ignores it lists everything)."""
+    invented = secrets.token_hex(20)
+    page = pool.run(
+        lambda client: pool.list_page(
+            client, upload_token_filters(invented), 1, tally=pool.tally, absent=NOT_FOUND
+        )
+    )
+    if page.items or page.total_count:
+        raise UntrustedAnswer(
+            f"photo/list ignores the upload_token filter: a token nobody was given matched "
+            f"{max(page.total_count, len(page.items))} item(s); lookups by upload token "
+            "cannot be trusted on this site"
+        )
+
+
+def upload_token_filters(token: str) -> dict[str, str | int]:
+    return {**LIST_BASE, **OLDEST_FIRST, "upload_token": token}
+
+
+def find_by_upload_token(pool: ClientPool, token: str) -> tuple[RemoteItem, ...]:
+    """The items uploaded under `token`, oldest first; () for none."""
+    snapshot = pool.run(
+        lambda client: read_snapshot(
+            lambda p: pool.list_page(
+                client, upload_token_filters(token), p, tally=pool.tally, absent=NOT_FOUND
+            ),
+            lambda item: item.photo_id,
+        )
+    )
+    return tuple(snapshot.entries.values())
 
 
 def markers_for(sha256s: Iterable[str]) -> dict[str, str]:

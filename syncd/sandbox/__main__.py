@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"access_token: {c.access_token}")
     print(f"access_token_secret: {c.access_token_secret}")
     if args.write_config:
-        print(f"config: {sb.write_config(args.write_config)}")
+        # Its own journal, next to the site's data: never the default one of another site.
+        written = sb.write_config(args.write_config, journal_path=sb.client_journal)
+        print(f"config: {written}")
+        print(f"journal: {sb.client_journal}")
     print(f"profile: {sb.profile.describe()}")
     print(READY_LINE)  # last line: whoever started us may go (see process.py)
     sys.stdout.flush()

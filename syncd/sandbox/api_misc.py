@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from syncd.sandbox import creds
 from syncd.sandbox.call import USERS, Call, api_method
 from syncd.sandbox.envelope import ApiError, Payload
 from syncd.sandbox.items import strip_html
@@ -15,9 +16,9 @@ from syncd.sandbox.items import strip_html
 FORMAT_PARAMS = frozenset({"format", "raw", "varname", "callback"})
 
 
-def site_info(domain: str) -> dict[str, str]:
+def site_info(domain: str, site_id: str) -> dict[str, str]:
     return {
-        "site_id": "1",
+        "site_id": site_id,
         "site_name": "Sandbox",
         "product_key": "sandbox",
         "site_key": "sandbox-site",
@@ -35,7 +36,7 @@ def echo(call: Call) -> Payload:
 
 @api_method("site/get", "anonymous")
 def site_get(call: Call) -> Payload:
-    return Payload("site", site_info(call.domain))
+    return Payload("site", site_info(call.domain, creds.site_id(call.state)))
 
 
 @api_method("user/get", "read")

@@ -313,7 +313,8 @@ class SandboxApp:
         from syncd.sandbox.api_misc import site_info
 
         head = {} if bare else {"permission_level": level, "cached": "0"}
-        site = {k: v for k, v in site_info(self.domain()).items() if k != "site_key"}
+        info = site_info(self.domain(), creds.site_id(self.state))
+        site = {k: v for k, v in info.items() if k != "site_key"}
         return render(fmt, head, site, endpoint, payload, error)
 
     def records(self) -> list[dict[str, Any]]:

@@ -27,6 +27,8 @@ from syncd.sandbox.profile import Profile
 from syncd.sandbox.server import SandboxHTTPServer
 from syncd.sandbox.state import State
 
+# The journal of a config written by write_config, in the data dir.
+CLIENT_JOURNAL = "syncd-journal.db"
 # Seconds stop() waits for the serving thread.
 STOP_TIMEOUT = 10.0
 
@@ -147,7 +149,8 @@ class Sandbox:
     def write_config(
         self, path: Path, *, level: str = "super", journal_path: Path | None = None
     ) -> Path:
-        """Write a syncd TOML config for these credentials (mode 0600)."""
+        """Write a syncd TOML config for these credentials (mode 0600), with a [journal]
+        path when `journal_path` is given (`client_journal` is the one for this site)."""
         c = self.credentials(level)
         q = json.dumps  # TOML basic strings accept JSON string escapes
         lines = [
@@ -168,6 +171,12 @@ class Sandbox:
             fh.write("\n".join(lines) + "\n")
         os.chmod(path, 0o600)
         return path
+
+    @property
+    def client_journal(self) -> Path:
+        """A journal path for a client of this sandbox, in its data dir: a journal
+        describes one site, so it lives (and goes) with the site's data."""
+        return self.data_dir / CLIENT_JOURNAL
 
     # -- clock ---------------------------------------------------------------------------
     def clock(self) -> float:

@@ -30,8 +30,12 @@ class Credentials:
 
 
 def ensure(state: State) -> None:
-    """Create the credential sets once (first start of a data dir)."""
+    """Create the credential sets and the site's id once (first start of a data dir)."""
     with state.lock:
+        if state.get("creds", "site") is None:
+            # Each data dir is its own site: two sandboxes are told apart by site/get's
+            # site_id, as two real sites are (a client binds its journal to it).
+            state.put("creds", "site", {"site_id": str(secrets.randbelow(900_000) + 100_000)})
         for name in (*PRIVILEGED_LEVELS, FLOW_CONSUMER):
             if state.get("creds", f"set:{name}") is not None:
                 continue
@@ -83,3 +87,9 @@ def token_info(state: State, consumer: str, token: str) -> TokenInfo | None:
 
 def revoke(state: State, consumer: str, token: str) -> None:
     state.delete("creds", f"token:{consumer}:{token}")
+
+
+def site_id(state: State) -> str:
+    rec = state.get("creds", "site")
+    assert rec is not None, "site not generated"
+    return str(rec["site_id"])

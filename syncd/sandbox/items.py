@@ -172,7 +172,6 @@ def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, An
         "one": f"/video/{pid}/{slug(item['title'])}",
         "creation_date_ansi": ansi(item["created"]),
         "original_date_ansi": ansi(item["created"]),
-        "publish_date_ansi": ansi(item["created"]),
         "video_p": video_p,
         "audio_p": audio_p,
         "video_encoded_p": encoded,
@@ -188,6 +187,8 @@ def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, An
     if not bare:
         view["tags"] = list(item["tags"])
         view["album_ids"] = list(item["album_ids"])
+        # Not in the documented answer: the publish date as the item holds it.
+        view["publish_date_ansi"] = _publish_date_ansi(item)
     coordinates = item.get("coordinates")
     if coordinates and not bare:  # listed, says coordinate-add.md, under no documented name
         first = coordinates[0] if isinstance(coordinates[0], list) else coordinates
@@ -201,6 +202,15 @@ def public_view(item: Record, now: float, *, bare: bool = False) -> dict[str, An
     if not bare:
         view.update({f"variable_{k}": v for k, v in item["custom"].items()})
     return view
+
+
+def _publish_date_ansi(item: Record) -> str:
+    """`YYYY-MM-DD HH:MM:SS`: the publish_date given (a date alone is midnight), else the
+    creation time."""
+    text = str(item.get("publish_date") or "").strip()
+    if len(text) == len("YYYY-MM-DD"):
+        return f"{text} 00:00:00"
+    return text or ansi(item["created"])
 
 
 def slug(title: str) -> str:

@@ -19,10 +19,10 @@ Switches, each on its own or on top of a profile:
                          site." (error-codes.md) instead of an empty list. With
                          tag_mode=and one unused tag is enough; with `any`, all must be.
   documented_shapes      answers hold only what the pages show: photo/list items without a
-                         tag list, album ids or custom variables (`number_of_tags` and
-                         `number_of_albums` stay); photo/update and photo/update-upload-token
-                         answer `"photo": {}` and echo a bare `status="ok"` (no
-                         permission_level), as their pages' examples do.
+                         tag list, album ids, custom variables or `publish_date_ansi`
+                         (`number_of_tags` and `number_of_albums` stay); photo/update and
+                         photo/update-upload-token answer `"photo": {}` and echo a bare
+                         `status="ok"` (no permission_level), as their pages' examples do.
   careless[=F|G]         photo/list ignores the filters F, G (default: `tags`) and returns
                          what they would have excluded, as a site that does not know them
                          would. Filters: see CARELESS_FILTERS.

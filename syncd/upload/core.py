@@ -22,8 +22,10 @@ from syncd.api.client import Client
 from syncd.clock import Clock
 from syncd.errors import (
     ApiError,
+    Held,
     Interrupted,
     LocalFileError,
+    NotFound,
     SidecarError,
     SyncdError,
     TransportError,
@@ -36,14 +38,16 @@ from syncd.model import (
     ItemState,
     Metadata,
     RemoteItem,
-    identity_tag,
 )
+from syncd.plan.identity import Expected
 from syncd.plan.metadata import uploaded_parts
 from syncd.plan.upload import UploadPlan
 from syncd.progress import ProgressSink
 from syncd.retry import Retrier, RetryPolicy
 from syncd.text import printable
 from syncd.throttle import RateMeter, Throttle
+from syncd.upload.confirm import FieldCheck
+from syncd.upload.landed import LandedCheck
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +140,18 @@ class Uploader:
         retrier: Retrier,
         progress: ProgressSink,
         meter: RateMeter,
+        landed: LandedCheck,
+        fields: FieldCheck,
+        ask_first: bool = True,
+        check_copies: bool = True,
     ) -> None:
         self.meter = meter
+        self.landed = landed
+        self.fields = fields
+        # Ask the site before a file's first upload (see LandedCheck), and look for a copy
+        # uploaded at the same moment by another host right after it.
+        self.ask_first = ask_first
+        self.check_copies = check_copies
         self.journal = journal
         self.client = client
         self.owner = owner
@@ -157,30 +171,19 @@ class Uploader:
         """A transfer guard for one attempt (or one chunk) of `row`."""
         return TransferGuard(row, stop=self.stop, throttle=self.throttle, progress=self.progress)
 
-    def find_landed(self, sha256: str, *, path: str | None = None) -> RemoteItem | None:
-        """Ask the site whether an item with this identity marker exists.
+    def find_landed(self, row: FileRow, *, earlier_attempt: bool) -> RemoteItem | None:
+        """The item on the site that holds this row's content (by identity marker), or None.
 
-        Items the journal already gives to another path are not ours (with
-        `duplicates = "upload"` twins share a marker), so they do not count.
-        """
-        taken = {
-            r.photo_id for r in self.journal.find_by_sha(sha256, exclude_path=path) if r.photo_id
-        }
-        found = [
-            item
-            for item in self.client.iter_photos(
-                tags=identity_tag(sha256), include_unpublished_p="1"
-            )
-            if item.photo_id not in taken
-        ]
-        if len(found) > 1:
-            log.warning(
-                "%d remote items carry identity %s (%s); using the oldest",
-                len(found),
-                identity_tag(sha256),
-                ", ".join(i.photo_id for i in found),
-            )
-        return min(found, key=lambda i: int(i.photo_id)) if found else None
+        `earlier_attempt`: an attempt of ours may have stored it (then the item cannot be
+        older than the row). Raises Held when the answer cannot be believed."""
+        expected = Expected(row.size, row.created_at if earlier_attempt else None)
+        return self.landed.by_marker(row, expected, earlier_attempt=earlier_attempt)
+
+    def found_earlier(self, row: FileRow, item: RemoteItem, *, earlier_attempt: bool) -> None:
+        """Say that the file's content was found on the site (not uploaded again)."""
+        how = "earlier attempt landed as" if earlier_attempt else "already on the site as"
+        log.info("%s: %s photo %s", printable(row.path), how, item.photo_id)
+        self.progress.note(f"found earlier upload of {printable(row.path)}: photo {item.photo_id}")
 
     # --- retries --------------------------------------------------------------
 
@@ -210,8 +213,13 @@ class Uploader:
         except Exception as exc:
             guard.rollback()
             return self.settle(row, exc)
+        note = " (earlier attempt landed)" if found else ""
         if not found:
             self.meter.record(row.size, time.monotonic() - started)
+            mine = item
+            item = self._copies(row, item)
+            if item is not mine:
+                found, note = True, f" (an earlier copy; ours was photo {mine.photo_id})"
         # An upload that carried every piece of metadata is done in one step; a second
         # album follows at once as the plan says. An earlier copy found on the site gets
         # all of its metadata from the metadata stage (it may predate a sidecar edit).
@@ -220,14 +228,20 @@ class Uploader:
         # stage sends them (an upload carrying none of them is done here).
         parts, complete = uploaded_parts(meta)
         done = carried and complete
+        # What the upload sent but the site may have dropped (publish_date) is read back.
+        unconfirmed = None
+        if carried:
+            unconfirmed = self.fields.after_upload(row, plan, item, self.read_back(row))
         digest = meta.digest()
         to = ItemState.SYNCED if done else ItemState.UPLOADED
+        if unconfirmed:
+            note += f"; {unconfirmed}"
         self.journal.transition(
             row.path,
             ItemState.UPLOADING,
             to,
             owner=self.owner,
-            detail=f"photo_id {item.photo_id}" + (" (earlier attempt landed)" if found else ""),
+            detail=f"photo_id {item.photo_id}{note}",
             photo_id=item.photo_id,
             desired_digest=digest,
             applied_digest=digest if done else None,
@@ -240,6 +254,67 @@ class Uploader:
         if done:
             self.progress.file_finished(row.path, "synced", item.photo_id)
         return Outcome(to, found_existing=found)
+
+    def _copies(self, row: FileRow, own: RemoteItem) -> RemoteItem:
+        """The item to record after uploading `own`: an older copy of the same content
+        when another host uploaded it too (ours is then deleted). A failure to look (a
+        stop included) is not the file's failure: ours is certainly ours."""
+        if not self.check_copies:
+            return own
+        try:
+            older = self.retry(row, lambda: self.landed.older_copy(row, own, Expected(row.size)))
+        except SyncdError as exc:
+            # Not even a stop or refused credentials may lose the record of what landed:
+            # ours is recorded; the run stops (or fails again) at its next request.
+            log.warning(
+                "%s: uploaded as photo %s; could not look for copies from other hosts: %s",
+                printable(row.path),
+                own.photo_id,
+                exc,
+            )
+            return own
+        if older is None:
+            return own
+        # The older copy is recorded whatever happens to ours: a delete that fails leaves a
+        # duplicate, never a record of an item that may be gone.
+        try:
+            self.retry(row, lambda: self._delete(own.photo_id))
+        except SyncdError as exc:
+            log.warning(
+                "%s: photo %s holds the same content, uploaded earlier; our copy, photo %s, "
+                "could not be deleted (%s): delete it on the site",
+                printable(row.path),
+                older.photo_id,
+                own.photo_id,
+                exc,
+            )
+            return older
+        log.info(
+            "%s: photo %s holds the same content, uploaded earlier (another host?); "
+            "recorded it and deleted our copy, photo %s",
+            printable(row.path),
+            older.photo_id,
+            own.photo_id,
+        )
+        return older
+
+    def _delete(self, photo_id: str) -> None:
+        try:
+            self.client.photo_delete(photo_id)
+        except NotFound as exc:
+            if exc.code != "no_such_photo":
+                raise
+            # Gone already: an earlier try of this delete did it and its answer was lost.
+
+    def read_item(self, photo_id: str) -> RemoteItem | None:
+        """The item as photo/list shows it (None: not listed), signed, never from a cache."""
+        page = self.client.photo_list(photo_id=photo_id, include_unpublished_p="1")
+        # A site that ignores the photo_id filter answers other items: only ours counts.
+        return next((i for i in page.items if i.photo_id == photo_id), None)
+
+    def read_back(self, row: FileRow) -> Callable[[str], RemoteItem | None]:
+        """read_item under the retry engine, for reading back what was sent."""
+        return lambda photo_id: self.retry(row, lambda: self.read_item(photo_id))
 
     def _follow_up(self, row: FileRow, plan: UploadPlan, item: RemoteItem) -> bool:
         """The plan's photo/update after the upload; False leaves it to the metadata stage
@@ -279,6 +354,9 @@ class Uploader:
             return self.fail(
                 row, "unreadable", f"{printable(row.path)}: cannot read: {exc.strerror or exc}"
             )
+        if isinstance(exc, Held):
+            log.warning("%s", exc)
+            return self.fail(row, Held.code, str(exc))
         if isinstance(exc, SidecarError):
             # The signature of the sources lets the scan see the fix and queue it again.
             return self.fail(row, BAD_SIDECAR, str(exc), meta_sig=meta_sig)

@@ -8,7 +8,6 @@ from syncd.api.body import FileSlice
 from syncd.errors import SyncdError
 from syncd.model import FileRow, Metadata, RemoteItem
 from syncd.plan.upload import UploadPlan
-from syncd.text import printable
 from syncd.upload.core import Outcome, Uploader, may_have_landed
 
 log = logging.getLogger(__name__)
@@ -19,35 +18,32 @@ def upload_direct(
 ) -> Outcome:
     """Upload one claimed row with photo/upload as `plan` says; returns where it left the row.
 
-    Nothing de-duplicates a direct upload on the platform, so before any
-    attempt that follows one whose outcome is unknown (a crash, a cut after
-    the body was sent, a timeout waiting for the answer) the site is asked by
-    identity marker whether the earlier attempt landed.
+    Nothing de-duplicates a direct upload on the platform, so the site is asked by
+    identity marker before the first attempt (another host, a lost journal) and before
+    any attempt that follows one whose outcome is unknown (a crash, a cut after the body
+    was sent, a timeout waiting for the answer).
     """
     assert row.sha256, f"{row.path}: claimed without a hash"
-    sha256 = row.sha256
     guard = up.guard(row)
     # attempts counts claims; >1 means an earlier claim's attempt may have landed.
-    check_first = row.attempts > 1
+    earlier = row.attempts > 1
+    check_first = up.ask_first or earlier
 
     def attempt() -> tuple[RemoteItem, bool]:
-        nonlocal check_first
+        nonlocal check_first, earlier
         if check_first:
-            landed = up.find_landed(sha256, path=row.path)
+            landed = up.find_landed(row, earlier_attempt=earlier)
             if landed is not None:
-                log.info(
-                    "%s: earlier attempt landed as photo %s", printable(row.path), landed.photo_id
-                )
-                up.progress.note(
-                    f"found earlier upload of {printable(row.path)}: photo {landed.photo_id}"
-                )
+                up.found_earlier(row, landed, earlier_attempt=earlier)
                 return landed, True
+            check_first = False  # asked: not again unless an attempt may have landed
         guard.rollback()
         guard.check_unchanged()
         try:
             result = up.client.photo_upload(FileSlice(row.path, on_read=guard), plan.fields)
         except SyncdError as exc:
-            check_first = check_first or may_have_landed(exc)
+            if may_have_landed(exc):
+                check_first = earlier = True
             raise
         item = RemoteItem(photo_id=result.photo_id, token=result.token, tree_id=result.tree_id)
         return item, False

@@ -7,7 +7,13 @@ token and identifier from the first chunk the site has not acknowledged.
 
 No path leads to two items: a token is created with max_uploads=1, and before
 a token is replaced (expired, refused) or an upload restarted, the site is
-asked with photo/list?upload_token= whether the upload under it landed.
+asked with photo/list?upload_token= whether the upload under it landed (an answer
+checked before it is believed: see LandedCheck).
+
+Every token carries a `return_url` (the page requires one): the answer that completes the
+upload (a whole-file redeem, or the last chunk) is then a redirect whose `Location` names
+the new item's `photo_id`, or the site's `error_message`. That is what decides, never the
+HTTP status (upload/redeem.py).
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from syncd.api.body import FileSlice
-from syncd.api.client import Client
-from syncd.errors import ApiError, ServerError, SyncdError, TransportError
+from syncd.api.client import Client, RedeemAnswer
+from syncd.errors import ApiError, SyncdError, TransportError
 from syncd.model import ChunkSession, FileRow, ItemState, Metadata, RemoteItem, UploadMode
+from syncd.plan.identity import Expected
 from syncd.plan.upload import (
     Chunk,
     UploadPlan,
@@ -35,6 +42,7 @@ from syncd.plan.upload import (
     token_valid_minutes,
 )
 from syncd.upload.core import Outcome, Uploader, may_have_landed
+from syncd.upload.redeem import read_redeem_answer, return_url
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +67,17 @@ class TokenLost(TransportError):
     """The token finished without an item, or expired: start over with a new token."""
 
 
-# The redeem endpoint's answer to a token it no longer takes (unknown, expired, used up).
+# The sandbox's answer to a chunk under a token it no longer takes (unknown, expired, used
+# up); the pages give none, so other answers lead to the same question to the site.
 TOKEN_REFUSED_STATUS = 403
-# What the redeem endpoint answers for a file (or chunk) it cannot take: cancel, not resend.
+# What the redeem endpoint answers for a chunk it cannot take: cancel, not resend.
 UNSUPPORTED_STATUS = 500
 
 
 class TokenRefused(SyncdError):
-    """The site refused the upload token itself: resending under it cannot help (not
-    retryable); the caller asks whether it was used up by a landed upload, else replaces it."""
-
-    def __init__(self, status: int, number: int) -> None:
-        super().__init__(f"the site refused the upload token (chunk {number}: HTTP {status})")
+    """The site did not take the upload under this token: resending under it cannot help
+    (not retryable); the caller asks whether it was used up by a landed upload, else
+    replaces it."""
 
 
 def _parse_valid_until(value: object, fallback_minutes: int, now: float) -> float:
@@ -119,12 +126,15 @@ class TokenUpload:
         self.client_factory = client_factory
         self.journal = up.journal
         self.filename = os.path.basename(row.path)
+        self.completed: RemoteItem | None = None  # named by the answer to the last chunk
 
     # --- the site's truth ---------------------------------------------------
 
-    def landed_by_token(self, client: Client, token: str) -> RemoteItem | None:
-        page = client.photo_list(upload_token=token, include_unpublished_p="1")
-        return page.items[0] if page.items else None
+    def landed_by_token(self, session: ChunkSession) -> RemoteItem | None:
+        """The item uploaded under the session's token (checked before it is believed)."""
+        # The item cannot be older than the token.
+        expected = Expected(self.row.size, session.created_at)
+        return self.up.landed.by_token(self.row, session.upload_token, expected)
 
     def _retry(self, fn: Callable[[], object]) -> object:
         return self.up.retry(self.row, fn)
@@ -136,7 +146,10 @@ class TokenUpload:
         minutes = token_valid_minutes(self.row.size, self.up.meter.rate)
         answer = self._retry(
             lambda: self.up.client.get_upload_token(
-                **fields, valid_minutes=str(minutes), max_uploads="1"
+                **fields,
+                valid_minutes=str(minutes),
+                max_uploads="1",
+                return_url=return_url(self.up.client.site.base_url),
             )
         )
         assert isinstance(answer, dict)
@@ -179,7 +192,6 @@ class TokenUpload:
     # --- one attempt ----------------------------------------------------------
 
     def run(self) -> tuple[RemoteItem, bool]:
-        client = self.up.client
         session = self.journal.session(self.row.path)
         if session is not None and session.sha256 not in (None, self.sha256):
             # The file changed since this session began: its token and acknowledged
@@ -191,8 +203,8 @@ class TokenUpload:
         if session is not None:
             # Resuming: the upload under this token may have completed already
             # (its answer lost, or we crashed after the last chunk).
-            resumed_token = session.upload_token
-            landed = self._retry(lambda: self.landed_by_token(client, resumed_token))
+            resumed = session
+            landed = self._retry(lambda: self.landed_by_token(resumed))
             if isinstance(landed, RemoteItem):
                 return landed, True
             wanted_chunk = self.chunk_size if self.chunked else max(1, self.row.size)
@@ -202,9 +214,11 @@ class TokenUpload:
                 log.info("%s: token expired or unsuited; starting a new one", self.row.path)
                 self.journal.drop_session(self.row.path)
                 session = None
-        elif self.row.attempts > 1:
-            landed = self._retry(lambda: self.up.find_landed(self.sha256, path=self.row.path))
+        elif self.up.ask_first or self.row.attempts > 1:
+            earlier = self.row.attempts > 1
+            landed = self._retry(lambda: self.up.find_landed(self.row, earlier_attempt=earlier))
             if isinstance(landed, RemoteItem):
+                self.up.found_earlier(self.row, landed, earlier_attempt=earlier)
                 return landed, True
         if session is None:
             session = self.start_session()
@@ -213,42 +227,58 @@ class TokenUpload:
                 f"resuming {self.filename}: {len(session.acked)}/{session.total_chunks} chunks done"
             )
         try:
-            self.send(session)
+            item = self.send(session)
         except TokenRefused as exc:
             # Expired or used up on the site's side (our valid_until said otherwise).
-            refused = session.upload_token
-            landed = self._retry(lambda: self.landed_by_token(client, refused))
+            refused = session
+            landed = self._retry(lambda: self.landed_by_token(refused))
             if isinstance(landed, RemoteItem):
                 return landed, True  # used up by our own upload whose answer was lost
             log.info("%s: %s; nothing landed under it, starting a new one", self.row.path, exc)
             self.journal.drop_session(self.row.path)
             session = self.start_session()
             try:
-                self.send(session)
+                item = self.send(session)
             except TokenRefused as again:
                 self.journal.drop_session(self.row.path)
                 raise TokenLost(f"{self.row.path}: {again}") from None
-        landed = self._retry(lambda: self.landed_by_token(client, session.upload_token))
-        if not isinstance(landed, RemoteItem):
-            # Every chunk was acknowledged, yet no item: the token is no good.
-            self.journal.drop_session(self.row.path)
-            raise TokenLost(f"{self.row.path}: upload under token finished but no item appeared")
-        return landed, False
+        if item is None:
+            # Every chunk was acknowledged, but no answer named the item: ask the site.
+            done = session
+            landed = self._retry(lambda: self.landed_by_token(done))
+            if not isinstance(landed, RemoteItem):
+                self.journal.drop_session(self.row.path)
+                raise TokenLost(
+                    f"{self.row.path}: upload under token finished but no item appeared"
+                )
+            item = landed
+        return item, False
 
-    def send(self, session: ChunkSession) -> None:
+    def send(self, session: ChunkSession) -> RemoteItem | None:
+        """Send what the site does not have yet; the item when an answer named it."""
         if self.chunked or session.acked:
-            self.send_chunks(session)
-        else:
-            self.redeem_whole(session)
+            return self.send_chunks(session)
+        return self.redeem_whole(session)
 
-    def redeem_whole(self, session: ChunkSession) -> None:
+    def _refused_file(self, error: str) -> UnsupportedFile:
+        """The site took the upload and could not process the file: not resent."""
+        self.journal.drop_session(self.row.path)
+        return UnsupportedFile(
+            "error_processing_upload",
+            f"the site could not process the file: {error}; not resent",
+            method="photo/redeem-upload-token",
+        )
+
+    def redeem_whole(self, session: ChunkSession) -> RemoteItem | None:
         guard = self.up.guard(self.row)
         client = self.up.client
         state = {"maybe_landed": False}
 
-        def attempt() -> None:
-            if state["maybe_landed"] and self.landed_by_token(client, session.upload_token):
-                return
+        def attempt() -> RemoteItem | None:
+            if state["maybe_landed"]:
+                landed = self.landed_by_token(session)
+                if landed is not None:
+                    return landed
             if self.expiring(session):
                 raise TokenLost("upload token expired before the file was sent")
             guard.rollback()
@@ -257,29 +287,30 @@ class TokenUpload:
                 answer = client.redeem_upload_token(
                     session.upload_token, FileSlice(self.row.path, on_read=guard)
                 )
-            except ServerError as exc:
-                if exc.status != UNSUPPORTED_STATUS:
-                    state["maybe_landed"] = True
-                    raise
-                # The redeem endpoint answers 500 for a file it cannot take (as for a
-                # chunk, spec section 6): resending the same bytes cannot help.
-                if self.landed_by_token(client, session.upload_token):
-                    return
-                self.journal.drop_session(self.row.path)
-                raise UnsupportedFile(
-                    "error_processing_upload",
-                    "the site could not process the file (HTTP 500 to the upload); not resent",
-                    method="photo/redeem-upload-token",
-                ) from None
             except SyncdError as exc:
+                # A 5xx is a transport fault here (a proxy may answer it after the site
+                # stored the upload): asked about, then resent; never taken as a refusal.
                 state["maybe_landed"] = state["maybe_landed"] or may_have_landed(exc)
                 raise
-            if answer.status == TOKEN_REFUSED_STATUS:
-                raise TokenRefused(answer.status, 1)
-            if answer.status != 200:
-                raise ChunkRefused(answer.status, 1)
+            return self._completed(session, answer)
 
-        self._retry(attempt)
+        result = self._retry(attempt)
+        assert result is None or isinstance(result, RemoteItem)
+        return result
+
+    def _completed(self, session: ChunkSession, answer: RedeemAnswer) -> RemoteItem | None:
+        """The answer to a whole-file redeem, by what it documents."""
+        outcome = read_redeem_answer(answer.status, answer.location, answer.text)
+        if outcome.item is not None:
+            return outcome.item
+        if outcome.error is not None:
+            raise self._refused_file(outcome.error)
+        # No redirect: the "plain, unstyled error message" of a token the site no longer
+        # takes, or an answer nobody documented. Whether the upload landed, the site says.
+        landed = self.landed_by_token(session)
+        if landed is not None:
+            return landed
+        raise TokenRefused(f"the site did not take the upload under its token ({outcome.text})")
 
     # --- chunks -----------------------------------------------------------------
 
@@ -295,7 +326,8 @@ class TokenUpload:
             content_type="application/octet-stream",
         )
 
-    def send_chunks(self, session: ChunkSession) -> None:
+    def send_chunks(self, session: ChunkSession) -> RemoteItem | None:
+        """Send the chunks not acknowledged; the item when the last answer named it."""
         layout = chunk_layout(session.total_size, session.chunk_size)
         todo = chunks_to_send(layout, session.acked)
         done_bytes = sum(c.length for c in layout if c.number in session.acked)
@@ -303,13 +335,15 @@ class TokenUpload:
             self.up.progress.file_bytes(self.row.path, done_bytes)
         if session.acked and todo:
             todo = self.drop_stored(session, todo)
+        self.completed = None
         if not todo:
-            return
+            return None
         if self.chunk_concurrency == 1:
             for chunk in todo:
                 self.send_chunk(self.up.client, session, chunk)
-            return
-        self.send_parallel(session, todo)
+        else:
+            self.send_parallel(session, todo)
+        return self.completed
 
     def drop_stored(self, session: ChunkSession, todo: list[Chunk]) -> list[Chunk]:
         """Ask the site (GET chunk test) about chunks that may have been in flight.
@@ -340,10 +374,18 @@ class TokenUpload:
             guard.check_unchanged()
             part = FileSlice(self.row.path, chunk.offset, chunk.length, on_read=guard)
             started = time.monotonic()
-            status = client.redeem_chunk(session.upload_token, part, params)
-            if status == 200:
+            answer = client.redeem_chunk_answer(session.upload_token, part, params)
+            status = answer.status
+            if status == 200 or (300 <= status < 400 and answer.location):
+                # The chunk that completes the file is answered like a whole-file redeem:
+                # a redirect naming the item (or the site's error).
+                outcome = read_redeem_answer(status, answer.location, answer.text)
+                if outcome.error is not None:
+                    raise self._refused_file(outcome.error)
                 self.journal.ack_chunk(self.row.path, chunk.number)
                 self.up.meter.record(chunk.length, time.monotonic() - started)
+                if outcome.item is not None:
+                    self.completed = outcome.item
                 return
             if status == UNSUPPORTED_STATUS:
                 self.journal.drop_session(self.row.path)
@@ -354,7 +396,9 @@ class TokenUpload:
                     method="photo/redeem-upload-token",
                 )
             if status == TOKEN_REFUSED_STATUS:
-                raise TokenRefused(status, chunk.number)
+                raise TokenRefused(
+                    f"the site refused the upload token (chunk {chunk.number}: HTTP {status})"
+                )
             raise ChunkRefused(status, chunk.number)
 
         try:

@@ -109,7 +109,9 @@ def test_push_killed_at_random_moments_lands_each_file_once(
         first_kill_at = first_kill_at or time.time()
         kills.append(kind)
         rows = _journal_rows(sandbox_config)
-        assert any(state is not ItemState.SYNCED for state, _, _ in rows.values()), (
+        # (A kill before the scan recorded anything, on a busy machine, leaves no rows: that
+        # journal says nothing is synced either.)
+        assert not rows or any(state is not ItemState.SYNCED for state, _, _ in rows.values()), (
             "journal says all synced at a kill"
         )
         known = {sha for _, sha, photo_id in rows.values() if photo_id}

@@ -23,7 +23,8 @@ GOOD = {
         {
             "title": "Sunset over the Oslofjord",
             "description": "Evening light from Ekebergåsen &amp; the ferries to Nesodden.",
-            "tags": ["Oslo", "Oslofjord", "golden hour", "ferry", "sunset"],
+            # Multi-word tags go with their words joined ([upload] tag_word_joiner).
+            "tags": ["Oslo", "Oslofjord", "golden_hour", "ferry", "sunset"],
             "custom": {"rating": "4"},
         },
     ),
@@ -33,7 +34,7 @@ GOOD = {
         {
             "title": "Bryggen in the rain",
             "description": "The Hanseatic wharf, seen from Vågen.",
-            "tags": ["Bergen", "rain", "UNESCO world heritage"],
+            "tags": ["Bergen", "rain", "UNESCO_world_heritage"],
             "custom": {"rating": "3"},
         },
     ),
@@ -43,7 +44,7 @@ GOOD = {
         {
             "title": "Picnic on the Champ de Mars",
             "description": "Anna's first visit to the Eiffel Tower &lt;3",
-            "tags": ["Paris", "Anna Müller", "Summer holiday 2019"],
+            "tags": ["Paris", "Anna_Müller", "Summer_holiday_2019"],
             "custom": {"rating": "5"},
         },
     ),
@@ -53,7 +54,7 @@ GOOD = {
         {
             "title": "Interview with Sigrid Holm",
             "description": "Recorded at the Trondheim folk music archive, spring 2021.",
-            "tags": ["interview", "folk music", "Hardanger fiddle"],
+            "tags": ["interview", "folk_music", "Hardanger_fiddle"],
             "custom": {"rating": "2"},
         },
     ),
@@ -63,7 +64,7 @@ GOOD = {
         {
             "title": "Fjellvandring til Gaustatoppen",
             "description": "<p>Tur med hele familien, 1 883 moh. Været snudde på toppen.</p>",
-            "tags": ["fjellvandring", "Gaustatoppen", "slow tv", "høstferie 2023"],
+            "tags": ["fjellvandring", "Gaustatoppen", "slow_tv", "høstferie_2023"],
             "custom": {"recorded_by": "Øystein Å. Ødegård"},
             "albums": ["Turer"],
             "published": False,

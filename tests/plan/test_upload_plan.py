@@ -16,6 +16,7 @@ from syncd.plan.upload import (
     chunk_count,
     chunk_layout,
     chunks_to_send,
+    joined_tags,
     plan_upload,
     resumable_params,
     tags_field,
@@ -117,7 +118,7 @@ def test_upload_fields_carry_metadata_and_identity_marker() -> None:
     assert fields == {
         "title": "Waves",
         "description": "<b>sea</b>",
-        "tags": f'nature "sea side" {identity_tag(SHA)}',
+        "tags": f"nature sea_side {identity_tag(SHA)}",
         "album_id": "11,12",
         "publish": "0",
         "publish_date": "2020-01-02",
@@ -131,8 +132,11 @@ def test_upload_fields_without_metadata_still_mark_identity() -> None:
     assert identity_tag(SHA) == "syncd:" + SHA[:32]
 
 
-def test_tags_field_deduplicates_and_quotes() -> None:
-    assert tags_field(["a", "b c", "a"]) == 'a "b c"'
+def test_tags_field_deduplicates_and_joins_the_words_of_a_tag() -> None:
+    # The upload pages say "space-separated" and document no quoting (issue 12, defect 8).
+    assert tags_field(["a", "b c", "a"]) == "a b_c"
+    assert tags_field(["slow  tv", "slow tv", " x "], "-") == "slow-tv x"
+    assert joined_tags(["a", "slow tv", "b\tc"], "-") == [("slow tv", "slow-tv"), ("b\tc", "b-c")]
 
 
 def test_resumable_params() -> None:
@@ -248,7 +252,7 @@ AUTO = UploadSettings(UploadMode.AUTO, chunk_threshold=4 * MiB, chunk_size=MiB)
             Metadata(title="T", tags=("slow tv",), publish=False),
             AUTO,
             "upload chunked (5 chunks of 1048576 B) /r/clip.mp4 [5242880 B] publish='0'"
-            f" tags='\"slow tv\" {MARK}' title='T'",
+            f" tags='slow_tv {MARK}' title='T'",
             id="auto: chunked from the threshold up",
         ),
         pytest.param(

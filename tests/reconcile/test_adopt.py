@@ -43,17 +43,19 @@ def test_a_deleted_journal_of_300_files_is_rebuilt_without_uploads(
     result = json.loads(proc.stdout)
     assert result["summary"] == {"adopt": {"done": 300}}
     assert upload_requests(sandbox) == uploads
-    # Reads only: listing, lookups (one per file and one check), albums.
-    assert {r.method for r in sandbox.requests[requests:]} <= {"photo/list", "album/list"}
+    # Reads only: listing, lookups (one per file and one check), albums, and site/get (the
+    # journal's site checked).
+    reads = {"photo/list", "album/list", "site/get"}
+    assert {r.method for r in sandbox.requests[requests:]} <= reads
     after = rows(sandbox_config)
     assert {p: (r.state, r.photo_id) for p, r in after.items()} == {
         str(f): (ItemState.SYNCED, before[str(f)].photo_id) for f in files
     }
-    # The next push sends nothing at all: no upload, no metadata update.
+    # The next push sends nothing but site/get: no upload, no metadata update.
     requests = len(sandbox.requests)
     proc = run_syncd(sandbox_config, "push", "--no-wait", root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(sandbox.requests) == requests
+    assert [r.method for r in sandbox.requests[requests:]] == ["site/get"]
 
 
 def test_adopt_on_a_site_that_answers_no_such_tag_links_what_is_there(

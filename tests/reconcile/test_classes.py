@@ -230,7 +230,9 @@ def test_dedupe_keeps_the_oldest_copy_and_moves_the_row_to_it(
     root = tmp_path / "tree"
     [clip] = make_tree(root, 1)
     older = copy_of(sandbox, clip, clip.stem)  # on the site before the journal knew it
-    _, found = push(sandbox_config, root)  # a first upload asks nothing: a second item
+    # A first upload that asks nothing (as syncd did before issue 12): a second item.
+    append_config(sandbox_config, "[upload]\nlookup_before_upload = false")
+    _, found = push(sandbox_config, root)
     mine = found[str(clip)].photo_id
     assert mine != older and len(sandbox.items()) == 2
 
