@@ -107,3 +107,44 @@ def test_a_worker_that_dies_is_restarted_and_the_daemon_goes_on(
             thread.join(timeout=WAIT)
             monkey_restart.undo()
         assert not thread.is_alive()
+
+
+def test_reload_changes_concurrency_bwlimit_and_roots_and_refuses_another_journal(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    second = tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    good = sandbox_config.read_text()
+    watch_config(sandbox_config, first, extra="\n[upload]\nconcurrency = 2\n")
+    config = load_config(sandbox_config)
+    with Journal.open(config.journal_path) as journal:
+        watch = Watch(config, journal)
+        thread = threading.Thread(target=watch.run, daemon=True)
+        thread.start()
+        try:
+            wait_for("the root watched", lambda: watch.observer_states, WAIT)
+            assert watch.pool.size == 2 and watch.ctx.throttle.rate is None
+            sandbox_config.write_text(good)
+            watch_config(
+                sandbox_config, second, extra='\n[upload]\nconcurrency = 5\nbwlimit = "2MiB"\n'
+            )
+            assert watch.reload()
+            assert watch.pool.size == 5
+            assert watch.ctx.throttle.rate == 2 * 1024 * 1024
+            assert list(watch.feed.observers.roots) == [str(second)]  # first no longer watched
+            files = make_tree(second, 2, size=1000)
+            wait_for("2 items from the new root", lambda: len(sandbox.items()) == 2, WAIT)
+            assert_once_each(sandbox, files)
+            # Another journal needs a restart: the running configuration is kept.
+            moved = sandbox_config.read_text().replace(
+                str(config.journal_path), str(tmp_path / "other.db")
+            )
+            sandbox_config.write_text(moved)
+            assert not watch.reload()
+            assert watch.config.journal_path == config.journal_path
+        finally:
+            watch.lifecycle.request_drain()
+            thread.join(timeout=WAIT)
+        assert not thread.is_alive()
