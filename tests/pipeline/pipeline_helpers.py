@@ -3,13 +3,16 @@ subprocess, journal and sandbox inspection, and running syncd without root's fil
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.journal import Journal
@@ -296,3 +299,47 @@ class SandboxProcess:
 
 
 # --- bad-input tests: watching one row while a push runs ----------------------------------
+
+
+# --- dry-run plans: the lines `push --dry-run` prints, parsed ------------------------------
+
+_PLAN = re.compile(
+    r"^upload (?P<mode>direct|token|chunked)"
+    r"(?: \((?P<chunks>\d+) chunks of (?P<chunk_size>\d+) B\))?"
+    r" (?P<path>\S+) \[(?P<size>\d+) B\] (?P<fields>.*?)(?:; then update (?P<follow_up>.*))?$"
+)
+_FIELD = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|<\d+ chars>)")
+
+
+@dataclass
+class Plan:
+    """One `upload ...` line of a dry run (syncd.plan.upload.UploadPlan's str())."""
+
+    mode: str
+    path: str
+    size: int
+    fields: dict[str, str]
+    follow_up: dict[str, str] | None
+    chunks: int | None
+    chunk_size: int | None
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """`key='value' ...` as a plan prints them (a description as `<N chars>`)."""
+    fields = {k: v if v.startswith("<") else ast.literal_eval(v) for k, v in _FIELD.findall(text)}
+    assert _FIELD.sub("", text).strip() == "", f"unparsed text in {text!r}"
+    return fields
+
+
+def parse_plan(line: str) -> Plan:
+    m = _PLAN.match(line)
+    assert m, f"not an upload plan: {line!r}"
+    return Plan(
+        mode=m["mode"],
+        path=m["path"],
+        size=int(m["size"]),
+        fields=parse_fields(m["fields"]),
+        follow_up=parse_fields(m["follow_up"]) if m["follow_up"] else None,
+        chunks=int(m["chunks"]) if m["chunks"] else None,
+        chunk_size=int(m["chunk_size"]) if m["chunk_size"] else None,
+    )

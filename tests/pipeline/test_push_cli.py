@@ -17,14 +17,16 @@ from pipeline_helpers import (
     assert_once_each,
     journal_states,
     make_tree,
+    parse_plan,
     run_syncd,
+    sha256_of,
     start_syncd,
     syncd_cmd,
     syncd_env,
     upload_requests,
 )
 
-from syncd.model import ItemState
+from syncd.model import ItemState, identity_tag
 from syncd.sandbox import Sandbox
 
 # Keys every `push --json` answer has.
@@ -46,8 +48,21 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     files = make_tree(tmp_path / "tree", 3)
     result = run_syncd(sandbox_config, "push", "--no-wait", "--dry-run", tmp_path / "tree")
     assert result.returncode == 0, result.stderr
-    for path in files:
-        assert str(path) in result.stdout, result.stdout
+    # One plan line per file, each what a real run would send (test_dry_run_plan.py
+    # compares such plans with the sandbox's request log).
+    plans = sorted(
+        (parse_plan(line.strip()) for line in result.stdout.splitlines() if "upload " in line),
+        key=lambda p: p.path,
+    )
+    assert [(p.path, p.size, p.mode) for p in plans] == [
+        (str(f), f.stat().st_size, "direct") for f in files
+    ]
+    for plan, path in zip(plans, files, strict=True):
+        assert plan.fields == {
+            "title": path.stem,
+            "tags": identity_tag(sha256_of(path)),
+            "publish": "1",
+        }
     assert "nothing was sent" in result.stdout
     assert upload_requests(sandbox) == 0
     assert sandbox.count_requests() == 0  # not even a metadata call
@@ -59,13 +74,16 @@ def test_dry_run_json_lists_the_plan(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
     files = make_tree(tmp_path / "tree", 2)
+    plain = run_syncd(sandbox_config, "push", "--no-wait", "--dry-run", tmp_path / "tree")
     result = run_syncd(
         sandbox_config, "push", "--no-wait", "--dry-run", "--json", tmp_path / "tree"
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert len(report["plan"]) == len(files)
-    assert all(any(str(p) in line for line in report["plan"]) for p in files)
+    assert sorted(parse_plan(line).path for line in report["plan"]) == sorted(map(str, files))
+    # The same lines as the plain output prints.
+    printed = [line.strip() for line in plain.stdout.splitlines()]
+    assert all(line in printed for line in report["plan"]), plain.stdout
     assert upload_requests(sandbox) == 0
 
 
