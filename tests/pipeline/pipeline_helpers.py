@@ -343,3 +343,70 @@ def parse_plan(line: str) -> Plan:
         chunks=int(m["chunks"]) if m["chunks"] else None,
         chunk_size=int(m["chunk_size"]) if m["chunk_size"] else None,
     )
+
+
+# --- holding requests on the in-process sandbox --------------------------------------------
+
+
+class HeldRequests:
+    """Calls to `methods` on an in-process sandbox wait, before the sandbox handles them,
+    until `release()` (or until `release_at` of them are waiting at once, or `timeout`);
+    counts how many arrived and the most that were being handled at once.
+
+    For tests that need an order of events across processes without sleeping: hold one
+    process's request while another gets somewhere, then let it go.
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *methods: str,
+        release_at: int | None = None,
+        hold: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        import threading
+
+        self.sandbox = sandbox
+        self.methods = set(methods)
+        self.release_at = release_at
+        self.hold = hold
+        self.timeout = timeout
+        self.arrived = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        self._original: Callable[..., object] | None = None
+
+    def __enter__(self) -> HeldRequests:
+        app = self.sandbox.app
+        original = app.api
+        self._original = original
+
+        def api(h: object, name: str, *args: object) -> object:
+            if name not in self.methods:
+                return original(h, name, *args)
+            with self._lock:
+                self.arrived += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                if self.release_at is not None and self.in_flight >= self.release_at:
+                    self._released.set()
+            try:
+                if self.hold:
+                    self._released.wait(self.timeout)
+                return original(h, name, *args)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+        app.api = api  # type: ignore[method-assign]
+        return self
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self.sandbox.app.api = self._original  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import (
     PUSH_TIMEOUT,
+    HeldRequests,
     append_config,
     assert_once_each,
     journal_states,
@@ -26,8 +27,13 @@ from pipeline_helpers import (
     upload_requests,
 )
 
+from syncd.clock import FakeClock
+from syncd.config import load_config
+from syncd.journal import Journal
 from syncd.model import ItemState, identity_tag
+from syncd.push import Push, PushOptions
 from syncd.sandbox import Sandbox
+from syncd.throttle import BURST_SECONDS
 
 # Keys every `push --json` answer has.
 REPORT_KEYS = {
@@ -213,13 +219,19 @@ def test_permission_denied_stops_every_worker(sandbox: Sandbox, tmp_path: Path) 
 
 
 def test_bwlimit_limits_the_rate(sandbox: Sandbox, sandbox_config: Path, tmp_path: Path) -> None:
+    # On a FakeClock the throttle's waits are virtual: 4 MiB at 2 MiB/s must take 2 s of
+    # the run's time (less one bucket's burst), however busy the machine is.
     files = make_tree(tmp_path / "tree", 1, size=4 * 1024 * 1024)
-    started = time.monotonic()
-    result = run_syncd(sandbox_config, "push", "--no-wait", "--bwlimit", "2MiB", tmp_path / "tree")
-    took = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
-    # 4 MiB at 2 MiB/s is 2 s (less one bucket's burst); unlimited it is a few tens of ms.
-    assert took >= 1.5, f"4 MiB took {took:.2f} s at --bwlimit 2MiB"
+    clock = FakeClock(start=time.time())
+    config = load_config(sandbox_config)
+    with Journal.open(config.journal_path, clock=clock) as journal:
+        started = clock.time()
+        report = Push(config, journal, clock=clock).run(
+            PushOptions(roots=[tmp_path / "tree"], no_wait=True, bwlimit=2 * 1024 * 1024)
+        )
+        took = clock.time() - started
+    assert report.all_landed
+    assert took >= 2.0 - BURST_SECONDS, f"4 MiB took {took:.2f} s of run time at 2 MiB/s"
     assert_once_each(sandbox, files)
 
 
@@ -230,12 +242,9 @@ def test_bwlimit_rejects_nonsense(sandbox_config: Path, tmp_path: Path) -> None:
     assert "--bwlimit" in result.stderr and "'fast'" in result.stderr
 
 
-# Each upload's answer is held this long, so overlapping uploads are visible in arrival times.
-HELD_ANSWER = 1.0
-
-
-def _arrivals(sandbox: Sandbox) -> list[float]:
-    return sorted(r.time for r in sandbox.requests if r.method == "photo/upload")
+# With one upload at a time, each is held this long: long enough that a second one sent
+# alongside it would be seen in flight with it.
+HELD_ANSWER = 0.2
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
@@ -243,20 +252,23 @@ def test_concurrency_bounds_uploads_in_flight(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, concurrency: int
 ) -> None:
     files = make_tree(tmp_path / "tree", 3)
-    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
-    result = run_syncd(
-        sandbox_config, "push", "--no-wait", "--concurrency", str(concurrency), tmp_path / "tree"
-    )
+    if concurrency == 1:
+        held = HeldRequests(sandbox, "photo/upload", timeout=HELD_ANSWER)
+    else:  # held until all three are in flight together: they must be
+        held = HeldRequests(sandbox, "photo/upload", release_at=concurrency)
+    with held:
+        result = run_syncd(
+            sandbox_config,
+            "push",
+            "--no-wait",
+            "--concurrency",
+            str(concurrency),
+            tmp_path / "tree",
+        )
     assert result.returncode == 0, result.stderr
     assert_once_each(sandbox, files)
-    gaps = [b - a for a, b in zip(_arrivals(sandbox), _arrivals(sandbox)[1:], strict=False)]
-    assert len(gaps) == 2
-    if concurrency == 1:
-        # One at a time: the next upload starts only after the held answer.
-        assert min(gaps) >= HELD_ANSWER * 0.9, gaps
-    else:
-        # All three were in flight together.
-        assert sum(gaps) < HELD_ANSWER, gaps
+    assert held.arrived == 3
+    assert held.max_in_flight == concurrency
 
 
 def _wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -307,11 +319,10 @@ def test_config_upload_section_is_honoured(
     """[upload] concurrency from the config applies when --concurrency is not given."""
     files = make_tree(tmp_path / "tree", 2)
     append_config(sandbox_config, "[upload]\nconcurrency = 1")
-    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
-    result = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
+    with HeldRequests(sandbox, "photo/upload", timeout=HELD_ANSWER) as held:
+        result = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
     assert result.returncode == 0, result.stderr
-    arrivals = _arrivals(sandbox)
-    assert arrivals[1] - arrivals[0] >= HELD_ANSWER * 0.9
+    assert (held.arrived, held.max_in_flight) == (2, 1)  # one at a time
     assert_once_each(sandbox, files)
 
 
