@@ -65,7 +65,7 @@ def _journal_rows(config: Path) -> dict[str, tuple[ItemState, str | None, str | 
         return {r.path: (r.state, r.sha256, r.photo_id) for r in journal.rows_in(list(ItemState))}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=13)
 def test_push_killed_at_random_moments_lands_each_file_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

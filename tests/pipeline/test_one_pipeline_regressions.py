@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import (
     HeldRequests,
     append_config,
@@ -111,6 +112,7 @@ def test_token_lifetimes_follow_the_rate_any_worker_measured(
 RACE_WINDOW = 1.5
 
 
+@pytest.mark.slow
 def test_two_processes_create_a_shared_new_album_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

@@ -119,6 +119,7 @@ def test_push_json_shape_and_rerun_sends_nothing(
     assert sandbox.count_requests() == before  # a synced tree costs no request at all
 
 
+@pytest.mark.slow
 def test_failed_upload_exit_1_status_history_and_retry(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

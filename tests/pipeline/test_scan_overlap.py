@@ -161,6 +161,7 @@ def test_a_large_file_stops_hashing_between_blocks(tmp_path: Path) -> None:
     assert len(blocks) == 2
 
 
+@pytest.mark.slow
 def test_a_file_readied_twice_in_a_run_is_counted_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
