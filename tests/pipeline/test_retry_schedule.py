@@ -24,7 +24,7 @@ from syncd.journal import Journal
 from syncd.model import ItemState
 from syncd.pipeline.stop import PUSH_RETRY_PATIENCE
 from syncd.push import Push, PushOptions
-from syncd.retry import RetryPolicy
+from syncd.retry import MAX_RETRY_AFTER_SECONDS, RetryPolicy
 from syncd.sandbox import Sandbox
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -82,3 +82,27 @@ def test_push_parks_by_rounds_and_gives_up_after_its_patience(
     assert not report.all_landed
     # Virtual time: six and a half minutes of schedule in a moment of real time.
     assert time.monotonic() - started_real < 60, "the schedule slept in real time"
+
+
+def test_a_huge_retry_after_holds_the_run_for_the_cap_only(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    [clip] = make_tree(root, 1)
+    sandbox.faults.add("photo/upload", status=429, retry_after=86400)  # a day, for ever
+    config = load_config(sandbox_config)
+    clock = FakeClock(start=time.time())
+    with Journal.open(config.journal_path, clock=clock) as journal:
+        start = clock.time()
+        Push(config, journal, clock=clock, policy=RetryPolicy(max_attempts=2)).run(
+            PushOptions(roots=[root], no_wait=True)
+        )
+        end = clock.time()
+        events = journal.events(str(clip))
+
+    # One Retry-After wait between the two attempts, capped at 15 minutes; then the file
+    # is parked for the cap too (not a day), which is beyond the patience: push ends.
+    parks = [m[1] for e in events if (m := _PARKED.match(e.detail or ""))]
+    assert parks == [str(int(MAX_RETRY_AFTER_SECONDS))]
+    assert MAX_RETRY_AFTER_SECONDS <= end - start < 2 * MAX_RETRY_AFTER_SECONDS
+    assert sandbox.count_requests("photo/upload") == 2
