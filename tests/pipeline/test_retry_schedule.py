@@ -42,6 +42,8 @@ def test_the_documented_schedule_is_the_policy() -> None:
     assert "(30 s, 2 min, 8 min, ... 1 h)" in text
     assert PUSH_RETRY_PATIENCE == 5 * 60
     assert "waits for files parked in `retry` for at most 5 minutes" in text
+    assert "A `Retry-After` longer than 15 minutes is capped (and the cap logged)" in text
+    assert MAX_RETRY_AFTER_SECONDS == 15 * 60
 
 
 def test_push_parks_by_rounds_and_gives_up_after_its_patience(
