@@ -136,3 +136,22 @@ def test_a_copy_whose_original_stays_is_a_second_item_with_duplicates_upload(
     assert {after[str(copy)].photo_id, after[str(original)].photo_id} == {
         str(i["photo_id"]) for i in items
     }
+
+
+def test_a_renamed_file_titled_by_its_name_takes_the_new_name_and_nothing_else(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    untitled, titled = make_tree(root, 2)
+    (root / f"{titled.name}.json").write_text(json.dumps({"title": "Kept"}))
+    push(sandbox_config, root)
+    before = len(sandbox.requests)
+
+    os.rename(untitled, root / "renamed.mp4")  # its title was its name
+    os.rename(titled, root / "talk.mp4")  # its sidecar moves along: same metadata
+    os.rename(root / f"{titled.name}.json", root / "talk.mp4.json")
+    push(sandbox_config, root)
+
+    sent = [(r.method, r.params.get("title")) for r in sandbox.requests[before:]]
+    assert sent == [("photo/update", "renamed")]  # one update, no upload, no lookup
+    assert sorted(i["title"] for i in sandbox.items()) == ["Kept", "renamed"]
