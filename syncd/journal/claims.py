@@ -250,7 +250,9 @@ class Claims(JournalDb):
             )
 
     def recover_abandoned(self, *, is_owner_alive: Callable[[str], bool]) -> list[str]:
-        """`uploading` rows whose lease expired or owner died -> `retry`, due now.
+        """`uploading` rows whose lease expired or owner died -> `retry`, due now (these
+        paths are returned). Metadata claims of such owners (the row stays `uploaded` or
+        `synced`) are released, so the item is due at once, not when the lease runs out.
 
         attempts is kept (> 0), telling the uploader to ask the site whether
         the abandoned attempt landed before sending again.
@@ -258,11 +260,19 @@ class Claims(JournalDb):
         recovered: list[str] = []
         with self._write() as conn:
             now = self._clock.time()
+            uploading = str(ItemState.UPLOADING)
             found = conn.execute(
-                "SELECT path, lease_owner, lease_until FROM files WHERE state = ?",
-                (str(ItemState.UPLOADING),),
+                "SELECT path, state, lease_owner, lease_until FROM files WHERE state = ?",
+                (uploading,),
             ).fetchall()
-            for raw_path, owner, lease_until in found:
+            # Metadata claims: few rows hold one; no index, so one pass over the table
+            # (at start and once per lease renewal, not per file).
+            found += conn.execute(
+                "SELECT path, state, lease_owner, lease_until FROM files"
+                " WHERE lease_owner IS NOT NULL AND state != ?",
+                (uploading,),
+            ).fetchall()
+            for raw_path, state, owner, lease_until in found:
                 expired = lease_until is None or lease_until <= now
                 alive = bool(owner) and is_owner_alive(owner)
                 if alive and (not expired or owner_is_local(owner)):
@@ -272,6 +282,15 @@ class Claims(JournalDb):
                     continue
                 path = os.fsdecode(raw_path)
                 why = "lease expired" if expired else "owner gone"
+                if state != uploading:
+                    conn.execute(
+                        "UPDATE files SET lease_owner = NULL, lease_until = NULL"
+                        " WHERE path = ? AND lease_owner = ?",
+                        (raw_path, owner),
+                    )
+                    detail = f"metadata claim of {owner} released ({why})"
+                    self._event(conn, path, state, state, detail, now)
+                    continue
                 if self._cas(
                     conn,
                     path,

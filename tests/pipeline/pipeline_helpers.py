@@ -410,3 +410,17 @@ class HeldRequests:
     def __exit__(self, *exc: object) -> None:
         self.release()
         self.sandbox.app.api = self._original  # type: ignore[method-assign]
+
+
+def dead_owner() -> str:
+    """A lease owner string naming a process on this host that has exited."""
+    from syncd.journal import make_owner
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    host = make_owner().rsplit(":", 2)[0]
+    return f"{host}:{int(child.stdout)}:0"

@@ -12,20 +12,18 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import journal_path, make_tree
+from pipeline_helpers import dead_owner, journal_path, make_tree
 
 from syncd.clock import FakeClock, SystemClock
 from syncd.config import load_config
 from syncd.errors import Interrupted
-from syncd.journal import Journal, make_owner
+from syncd.journal import Journal
 from syncd.model import FileRow, ItemState, LocalFile, UploadMode
 from syncd.pipeline.announce import Announcer
 from syncd.pipeline.context import RunContext, RunOptions
@@ -276,19 +274,6 @@ def test_a_claim_outlives_its_lease_on_a_long_transfer(
         assert owner is not None and lease_until is not None and lease_until > now
     assert max(until for _, until, _ in watcher.seen if until) > first + LEASE_SECONDS
     assert not [e for e in events if "recovered" in e]
-
-
-def dead_owner() -> str:
-    """The owner string of a process on this host that has exited."""
-    child = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    owner = make_owner()
-    host = owner.rsplit(":", 2)[0]
-    return f"{host}:{int(child.stdout)}:0"
 
 
 def test_a_claim_whose_owner_died_is_recovered_while_the_run_goes_on(

@@ -25,6 +25,7 @@ from pipeline_helpers import (
     HeldRequests,
     append_config,
     assert_once_each,
+    dead_owner,
     journal_path,
     make_tree,
     run_syncd,
@@ -41,7 +42,7 @@ from syncd.model import ItemState, LocalFile
 from syncd.pipeline.announce import Announcer
 from syncd.pipeline.context import RunContext, RunOptions
 from syncd.pipeline.lifecycle import Lifecycle
-from syncd.pipeline.pool import OnWorkerFailure, WorkerPool
+from syncd.pipeline.pool import LEASE_SECONDS, OnWorkerFailure, WorkerPool
 from syncd.plan.upload import token_valid_minutes
 from syncd.progress import NullProgress
 from syncd.push import Push, PushOptions
@@ -314,3 +315,39 @@ def test_a_push_beside_another_names_it_and_does_not_fail_for_its_files(
     [elsewhere] = report["in_progress_elsewhere"]
     assert elsewhere["path"] == str(clip) and f":{first.pid}:" in elsewhere["owner"]
     assert_once_each(sandbox, [clip])
+
+
+# --- a metadata claim left by a killed push ---------------------------------------------------
+
+
+def test_a_metadata_claim_left_by_a_killed_push_does_not_hold_the_next_one(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """Found by the crash test under load: a push killed while it applied an item's
+    metadata left the row `uploaded` under its lease, and the next push waited the whole
+    lease (300 s) before it could finish the item."""
+    root = tmp_path / "tree"
+    [clip] = make_tree(root, 1)
+    (root / f"{clip.name}.json").write_text(json.dumps({"albums": ["First", "Second"]}))
+    config = load_config(sandbox_config)
+    sandbox.faults.add("photo/update", status=502)  # the second album cannot be added
+    fast = RetryPolicy(initial_wait=0.01, max_wait=0.05)
+    with Journal.open(config.journal_path) as journal:
+        Push(config, journal, policy=fast, patience=0.0).run(
+            PushOptions(roots=[root], no_wait=True)
+        )
+        assert journal.make_due([str(root)])
+        # A push that dies while it holds the item's metadata claim.
+        assert journal.claim_metadata(dead_owner(), LEASE_SECONDS) is not None
+    sandbox.faults.clear()
+
+    clock = FakeClock(start=time.time())
+    with Journal.open(config.journal_path, clock=clock) as journal:
+        started = clock.time()
+        report = Push(config, journal, clock=clock).run(PushOptions(roots=[root], no_wait=True))
+        took = clock.time() - started
+        row = journal.get(str(clip))
+
+    assert report.all_landed and row is not None and row.state is ItemState.SYNCED
+    assert took < LEASE_SECONDS, f"waited {took:.0f} s of run time for a dead process's claim"
+    assert sorted(sandbox.items()[0]["albums"]) == ["First", "Second"]
