@@ -249,13 +249,16 @@ class SandboxProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, config: Path | None = None) -> SandboxProcess:
-        """Start and wait until it serves; with `config`, have it write a syncd config there."""
+    def start(self, config: Path | None = None, faults: str | None = None) -> SandboxProcess:
+        """Start and wait until it serves; with `config`, have it write a syncd config there;
+        with `faults`, start with these fault rules (the sandbox's --faults spec)."""
         import time
 
         args = ["--port", str(self.port), "--data", str(self.data_dir), "--control"]
         if config is not None:
             args += ["--write-config", str(config)]
+        if faults is not None:
+            args += ["--faults", faults]
         # Its stdout names the credentials: it goes to a file, never into test output.
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(

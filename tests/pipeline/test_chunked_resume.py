@@ -165,7 +165,9 @@ def test_chunked_push_killed_twenty_times_resumes_without_resending(
 
 RESTART_SIZE = 8 * MiB
 RESTART_CHUNK = 256 * 1024
-RESTART_BWLIMIT = 4 * MiB
+# Chunks the site takes before the one whose answer it holds until it is killed: the push
+# cannot finish before the kill, however the machine schedules the test.
+RESTART_AFTER_CHUNKS = 4
 # Seconds the site stays down: the push must ride it out on transport retries.
 DOWNTIME = 1.0
 
@@ -179,13 +181,19 @@ def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None
     config = tmp_path / "syncd.toml"
     journal = tmp_path / "journal.db"
     site = SandboxProcess(tmp_path / "site-data", free_port(), tmp_path / "sandbox.log")
-    site.start(config=config)
+    held = f"{REDEEM}:delay=0:count={RESTART_AFTER_CHUNKS};{REDEEM}:delay=3600"
+    site.start(config=config, faults=held)
     append_config(config, f'[journal]\npath = "{journal}"')
     log = tmp_path / "push.log"
     try:
-        proc = start_push_logged(config, log, *_push_args(big, RESTART_CHUNK, RESTART_BWLIMIT))
-        wait_for("a few chunks acknowledged", lambda: _progress_at_least(journal, big, 4), 60, proc)
-        site.kill()
+        proc = start_push_logged(config, log, *_push_args(big, RESTART_CHUNK, None))
+        wait_for(
+            "a few chunks acknowledged",
+            lambda: _progress_at_least(journal, big, RESTART_AFTER_CHUNKS),
+            60,
+            proc,
+        )
+        site.kill()  # holding the next chunk's answer; it restarts without faults
         at_kill = read_chunk_progress(journal, big)
         assert at_kill is not None and 0 < at_kill[0] < at_kill[1], at_kill
         time.sleep(DOWNTIME)
