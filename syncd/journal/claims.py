@@ -250,8 +250,9 @@ class Claims(JournalDb):
             )
 
     def recover_abandoned(self, *, is_owner_alive: Callable[[str], bool]) -> list[str]:
-        """`uploading` rows whose lease expired or owner died -> `retry`, due now; and
-        metadata leases of dead processes on this host let go.
+        """`uploading` rows whose lease expired or owner died -> `retry`, due now (these
+        paths are returned). Metadata claims of such owners (the row stays `uploaded` or
+        `synced`) are released, so the item is due at once, not when the lease runs out.
 
         attempts is kept (> 0), telling the uploader to ask the site whether
         the abandoned attempt landed before sending again.
@@ -259,11 +260,19 @@ class Claims(JournalDb):
         recovered: list[str] = []
         with self._write() as conn:
             now = self._clock.time()
+            uploading = str(ItemState.UPLOADING)
             found = conn.execute(
-                "SELECT path, lease_owner, lease_until FROM files WHERE state = ?",
-                (str(ItemState.UPLOADING),),
+                "SELECT path, state, lease_owner, lease_until FROM files WHERE state = ?",
+                (uploading,),
             ).fetchall()
-            for raw_path, owner, lease_until in found:
+            # Metadata claims are held only by rows that are metadata-due: the partial
+            # index keeps this look small in a journal of a million synced rows.
+            found += conn.execute(
+                "SELECT path, state, lease_owner, lease_until FROM files"
+                f" INDEXED BY files_metadata_due WHERE {METADATA_DUE}"
+                " AND lease_owner IS NOT NULL"
+            ).fetchall()
+            for raw_path, state, owner, lease_until in found:
                 expired = lease_until is None or lease_until <= now
                 alive = bool(owner) and is_owner_alive(owner)
                 if alive and (not expired or owner_is_local(owner)):
@@ -273,6 +282,15 @@ class Claims(JournalDb):
                     continue
                 path = os.fsdecode(raw_path)
                 why = "lease expired" if expired else "owner gone"
+                if state != uploading:
+                    conn.execute(
+                        "UPDATE files SET lease_owner = NULL, lease_until = NULL"
+                        " WHERE path = ? AND lease_owner = ?",
+                        (raw_path, owner),
+                    )
+                    detail = f"metadata claim of {owner} released ({why})"
+                    self._event(conn, path, state, state, detail, now)
+                    continue
                 if self._cas(
                     conn,
                     path,
@@ -283,19 +301,6 @@ class Claims(JournalDb):
                     now,
                 ):
                     recovered.append(path)
-            # Metadata work leased by a process that is gone: due again now, not when its
-            # lease runs out (a restarted push would otherwise wait out the lease).
-            leased = conn.execute(
-                f"SELECT path, lease_owner FROM files INDEXED BY files_metadata_due"
-                f" WHERE {METADATA_DUE} AND lease_owner IS NOT NULL"
-            ).fetchall()
-            for raw_path, owner in leased:
-                if owner_is_local(owner) and not is_owner_alive(owner):
-                    conn.execute(
-                        "UPDATE files SET lease_owner = NULL, lease_until = NULL"
-                        " WHERE path = ? AND lease_owner = ?",
-                        (raw_path, owner),
-                    )
         return recovered
 
     def next_wakeup(self) -> float | None:

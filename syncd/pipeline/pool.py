@@ -74,10 +74,14 @@ class WorkerPool:
         # While the first scan runs, workers take only files it has just hashed: a row an
         # earlier run left `ready` may be gone or changed, and the scan settles that first.
         self.claim_since: float | None = None
-        # Idle workers sleep on this; the generation is bumped under it at each wake-up, so
-        # a wake-up between a worker's look and its wait is never lost.
-        self._work_ready = threading.Condition()
+        # Idle workers wait on an event of their own, through the run's clock (on a
+        # FakeClock they look for due work on virtual time). The generation is bumped under
+        # this lock at each wake-up, and a worker registers its event under it only if the
+        # generation is still the one it saw: a wake-up between its look and its wait is
+        # never lost.
+        self._work_ready = threading.Lock()
         self._generation = 0
+        self._idle: set[threading.Event] = set()
         self._done = threading.Event()  # the run is over: idle workers leave
         self.requeued = threading.Event()  # a worker sent a file back to the scanner
         self._threads: list[threading.Thread] = []
@@ -147,7 +151,8 @@ class WorkerPool:
     def wake(self) -> None:
         with self._work_ready:
             self._generation += 1
-            self._work_ready.notify_all()
+            for idle in self._idle:
+                idle.set()
 
     # --- the stop rule's questions --------------------------------------------------------
 
@@ -289,9 +294,16 @@ class WorkerPool:
         return None if row is None else (kind, row)
 
     def _wait_for_work(self, seen_generation: int) -> None:
+        woken = threading.Event()
         with self._work_ready:
-            if not self._done.is_set() and self._generation == seen_generation:
-                self._work_ready.wait(self._idle_poll)
+            if self._done.is_set() or self._generation != seen_generation:
+                return
+            self._idle.add(woken)
+        try:
+            self.ctx.clock.wait(woken, self._idle_poll)
+        finally:
+            with self._work_ready:
+                self._idle.discard(woken)
 
     def _worker_failed(self, index: int, exc: Exception) -> None:
         """A worker is ending on an error no file's handling caught."""

@@ -111,7 +111,7 @@ class SandboxApp:
         if effect is not None:
             record.fault = effect.describe()
         try:
-            response = self._respond(h, name, url, body, effect)
+            response = self._respond(h, name, url, body, effect, record)
             if effect is not None and effect.cut_after_store:
                 raise CutConnection
             if effect is not None and effect.delay:
@@ -139,7 +139,13 @@ class SandboxApp:
             h.close_connection = True
 
     def _respond(
-        self, h: Handler, name: str, url: Any, body: BodyReader, effect: FaultEffect | None
+        self,
+        h: Handler,
+        name: str,
+        url: Any,
+        body: BodyReader,
+        effect: FaultEffect | None,
+        record: RequestRecord,
     ) -> Response:
         if effect is not None and effect.cut_after_bytes is not None:
             body.skip(effect.cut_after_bytes)
@@ -155,7 +161,7 @@ class SandboxApp:
             if url.path.startswith(prefix):
                 return route(self, h, url, body)
         if url.path.startswith("/api/"):
-            return self.api(h, name, url, body, effect)
+            return self.api(h, name, url, body, effect, record)
         return Response(404, b"not found\n")
 
     # -- helpers shared with the OAuth endpoints -----------------------------------------------
@@ -186,7 +192,13 @@ class SandboxApp:
 
     # -- /api/ -----------------------------------------------------------------------------
     def api(
-        self, h: Handler, name: str, url: Any, body: BodyReader, effect: FaultEffect | None
+        self,
+        h: Handler,
+        name: str,
+        url: Any,
+        body: BodyReader,
+        effect: FaultEffect | None,
+        record: RequestRecord,
     ) -> Response:
         fmt: dict[str, str] = {}
         level = "anonymous"
@@ -209,6 +221,9 @@ class SandboxApp:
             if ctype.startswith("multipart/form-data"):
                 fields, files = self._multipart(h, body, self._sink_for(name, effect))
                 fmt.update({k: v for k, v in fields if k in FORMAT_KEYS})
+            # Logged before any check, so a refused call shows what it asked for too.
+            params = {k: v for k, v in (*query, *form, *fields) if not k.startswith("oauth_")}
+            record.params = dict(params)
             check_format_params(fmt)
             try:
                 principal, _ = self.authenticate(h, url.path, query, form)
@@ -228,7 +243,6 @@ class SandboxApp:
                     "permission_denied",
                     f"{name} requires permission level '{spec.level}'; this request has '{level}'",
                 )
-            params = {k: v for k, v in (*query, *form, *fields) if not k.startswith("oauth_")}
             call = Call(
                 name,
                 h.command,

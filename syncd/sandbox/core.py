@@ -249,6 +249,12 @@ class Sandbox:
         with self.app.requests_lock:
             return list(self.app.requests)
 
+    def open_connections(self) -> int:
+        """Client connections the server is still handling. After a client is killed, 0
+        means every request it left behind has been finished (a body already in the
+        socket's buffer is still read and acted on)."""
+        return 0 if self._server is None else self._server.open_connections()
+
     def count_requests(self, method: str | None = None) -> int:
         return sum(1 for r in self.requests if method is None or r.method == method)
 

@@ -268,7 +268,12 @@ class FaultInjector:
 
 @dataclass
 class RequestRecord:
-    """One request as the sandbox saw it."""
+    """One request as the sandbox saw it.
+
+    `params` are the API parameters (query string, form and multipart fields) of an /api/
+    call, so a test can compare what was asked for with what a plan said. Never secrets:
+    the oauth_* parameters (signature, token, nonce) are left out, and so are file parts
+    (a file's bytes are only counted, in `bytes_received`)."""
 
     method: str  # API method name ("photo/upload"), "oauth/request_token", or the raw path
     http_method: str
@@ -277,3 +282,4 @@ class RequestRecord:
     path: str
     fault: str | None = None
     time: float = field(default=0.0)
+    params: dict[str, str] = field(default_factory=dict)

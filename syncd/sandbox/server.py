@@ -248,6 +248,10 @@ class SandboxHTTPServer(ThreadingHTTPServer):
             else:
                 self._conns.discard(conn)
 
+    def open_connections(self) -> int:
+        with self._conns_lock:
+            return len(self._conns)
+
     def close_connections(self) -> None:
         with self._conns_lock:
             conns = list(self._conns)

@@ -269,6 +269,33 @@ def test_recover_abandoned_on_lease_expiry_and_dead_owner(
     assert again is not None and again.attempts == 2  # > 1: ask the site first
 
 
+def test_a_metadata_claim_of_a_dead_process_is_released(journal: Journal, clock: FakeClock) -> None:
+    """A process killed while it applied an item's metadata left the row `uploaded` under
+    its lease: the item must not wait for the lease to run out (a push waited 300 s)."""
+    for name in ("a", "b"):
+        add_ready(journal, f"/r/{name}.mp4")
+        row = journal.claim("h:9:9", 60)
+        assert row is not None
+        assert journal.transition(row.path, S.UPLOADING, S.UPLOADED, owner="h:9:9", photo_id="1")
+    assert journal.claim_metadata("dead:2:2", 300) is not None
+    assert journal.claim_metadata("alive:1:1", 300) is not None
+    assert journal.claim_metadata("other:3:3", 300) is None  # both held
+
+    def alive(owner: str) -> bool:
+        return owner.startswith("alive")
+
+    journal.recover_abandoned(is_owner_alive=alive)
+
+    rows = {r.path: r for r in journal.rows_in([S.UPLOADED])}
+    assert rows["/r/a.mp4"].lease_owner is None and rows["/r/a.mp4"].lease_until is None
+    assert rows["/r/b.mp4"].lease_owner == "alive:1:1"  # a live process keeps its claim
+    assert "metadata claim of dead:2:2 released (owner gone)" in [
+        e.detail for e in journal.events("/r/a.mp4")
+    ]
+    again = journal.claim_metadata("other:3:3", 300)
+    assert again is not None and again.path == "/r/a.mp4"
+
+
 def test_reset_failed(journal: Journal) -> None:
     for name in ("a", "b", "c"):
         add_ready(journal, f"/r/{name}.mp4")

@@ -3,13 +3,16 @@ subprocess, journal and sandbox inspection, and running syncd without root's fil
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.journal import Journal
@@ -246,13 +249,16 @@ class SandboxProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, config: Path | None = None) -> SandboxProcess:
-        """Start and wait until it serves; with `config`, have it write a syncd config there."""
+    def start(self, config: Path | None = None, faults: str | None = None) -> SandboxProcess:
+        """Start and wait until it serves; with `config`, have it write a syncd config there;
+        with `faults`, start with these fault rules (the sandbox's --faults spec)."""
         import time
 
         args = ["--port", str(self.port), "--data", str(self.data_dir), "--control"]
         if config is not None:
             args += ["--write-config", str(config)]
+        if faults is not None:
+            args += ["--faults", faults]
         # Its stdout names the credentials: it goes to a file, never into test output.
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
@@ -296,3 +302,128 @@ class SandboxProcess:
 
 
 # --- bad-input tests: watching one row while a push runs ----------------------------------
+
+
+# --- dry-run plans: the lines `push --dry-run` prints, parsed ------------------------------
+
+_PLAN = re.compile(
+    r"^upload (?P<mode>direct|token|chunked)"
+    r"(?: \((?P<chunks>\d+) chunks of (?P<chunk_size>\d+) B\))?"
+    r" (?P<path>\S+) \[(?P<size>\d+) B\] (?P<fields>.*?)(?:; then update (?P<follow_up>.*))?$"
+)
+_FIELD = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|<\d+ chars>)")
+
+
+@dataclass
+class Plan:
+    """One `upload ...` line of a dry run (syncd.plan.upload.UploadPlan's str())."""
+
+    mode: str
+    path: str
+    size: int
+    fields: dict[str, str]
+    follow_up: dict[str, str] | None
+    chunks: int | None
+    chunk_size: int | None
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """`key='value' ...` as a plan prints them (a description as `<N chars>`)."""
+    fields = {k: v if v.startswith("<") else ast.literal_eval(v) for k, v in _FIELD.findall(text)}
+    assert _FIELD.sub("", text).strip() == "", f"unparsed text in {text!r}"
+    return fields
+
+
+def parse_plan(line: str) -> Plan:
+    m = _PLAN.match(line)
+    assert m, f"not an upload plan: {line!r}"
+    return Plan(
+        mode=m["mode"],
+        path=m["path"],
+        size=int(m["size"]),
+        fields=parse_fields(m["fields"]),
+        follow_up=parse_fields(m["follow_up"]) if m["follow_up"] else None,
+        chunks=int(m["chunks"]) if m["chunks"] else None,
+        chunk_size=int(m["chunk_size"]) if m["chunk_size"] else None,
+    )
+
+
+# --- holding requests on the in-process sandbox --------------------------------------------
+
+
+class HeldRequests:
+    """Calls to `methods` on an in-process sandbox wait, before the sandbox handles them,
+    until `release()` (or until `release_at` of them are waiting at once, or `timeout`);
+    counts how many arrived and the most that were being handled at once.
+
+    For tests that need an order of events across processes without sleeping: hold one
+    process's request while another gets somewhere, then let it go.
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *methods: str,
+        release_at: int | None = None,
+        hold: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        import threading
+
+        self.sandbox = sandbox
+        self.methods = set(methods)
+        self.release_at = release_at
+        self.hold = hold
+        self.timeout = timeout
+        self.arrived = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        self._original: Callable[..., object] | None = None
+
+    def __enter__(self) -> HeldRequests:
+        app = self.sandbox.app
+        original = app.api
+        self._original = original
+
+        def api(h: object, name: str, *args: object) -> object:
+            if name not in self.methods:
+                return original(h, name, *args)
+            with self._lock:
+                self.arrived += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                if self.release_at is not None and self.in_flight >= self.release_at:
+                    self._released.set()
+            try:
+                if self.hold:
+                    self._released.wait(self.timeout)
+                return original(h, name, *args)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+        app.api = api  # type: ignore[method-assign]
+        return self
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self.sandbox.app.api = self._original  # type: ignore[method-assign]
+
+
+def dead_owner() -> str:
+    """A lease owner string naming a process on this host that has exited."""
+    from syncd.journal import make_owner
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    host = make_owner().rsplit(":", 2)[0]
+    return f"{host}:{int(child.stdout)}:0"

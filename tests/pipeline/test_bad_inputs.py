@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from pipeline_helpers import (
+    HeldRequests,
     append_config,
     assert_once_each,
     items_by_sha,
@@ -34,8 +35,6 @@ from syncd.sandbox import Sandbox
 
 # The other files in every tree: they must all land whatever the bad one does.
 GOOD_FILES = 3
-# Seconds the sandbox holds each upload's answer when a test needs a busy worker.
-HELD_ANSWER = 0.5
 # The growing file: two 1 MiB socket blocks, so a change after the first is caught.
 GROWER_SIZE = 2 * 1024 * 1024
 
@@ -116,20 +115,23 @@ def test_file_deleted_while_queued_fails_with_its_name(
     sandbox: Sandbox, sandbox_config: Path, tree: Path
 ) -> None:
     """Deleted after the push's own scan, while it waited for a worker: reported, not lost."""
-    gone = tree / "zz-gone.mp4"  # sorts last: claimed after the held uploads
+    gone = tree / "zz-gone.mp4"  # sorts last: claimed after the held upload
     gone.write_bytes(b"here today" * 100)
-    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
-    proc = start_syncd(sandbox_config, "push", "--no-wait", "--concurrency", "1", "--json", tree)
-    try:
-        # The first item is stored before its answer is held: the only worker is busy.
-        wait_for("the first upload", lambda: sandbox.items(), 60, proc)
-        assert read_state(sandbox_config.parent / "journal.db", gone) == "ready"
-        gone.unlink()
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with HeldRequests(sandbox, "photo/upload") as held:
+        proc = start_syncd(
+            sandbox_config, "push", "--no-wait", "--concurrency", "1", "--json", tree
+        )
+        try:
+            # The first upload is held at the sandbox: the only worker is busy.
+            wait_for("the first upload", lambda: held.arrived >= 1, 60, proc)
+            assert read_state(sandbox_config.parent / "journal.db", gone) == "ready"
+            gone.unlink()
+            held.release()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == 1, err
     report = json.loads(out)
     message = named(report, gone, "failed")["message"]
@@ -137,6 +139,7 @@ def test_file_deleted_while_queued_fails_with_its_name(
     assert_once_each(sandbox, good_files(tree))
 
 
+@pytest.mark.slow
 def test_file_growing_during_upload_is_requeued_and_sent_whole(
     sandbox: Sandbox, sandbox_config: Path, tree: Path
 ) -> None:

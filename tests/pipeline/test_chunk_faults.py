@@ -162,6 +162,7 @@ def test_whole_file_token_redeem_cut_after_store_makes_one_item(
     assert sandbox.count_requests("photo/get-upload-token") == 1
 
 
+@pytest.mark.slow
 def test_status_shows_an_interrupted_chunked_upload(
     sandbox: Sandbox, sandbox_config: Path, clip: Path
 ) -> None:

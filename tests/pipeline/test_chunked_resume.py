@@ -36,16 +36,19 @@ CHUNK_OVERHEAD = 4096
 # Chunks of one file in flight at once (the [upload] chunk_concurrency default).
 CHUNK_CONCURRENCY = 1
 
-# The kill test: a 200 MiB file in 1 MiB chunks, sent at a capped rate so 20 kills fit.
-BIG_SIZE = 200 * MiB
-BIG_CHUNK = MiB
-BIG_BWLIMIT = 6 * MiB
+# The kill test: 20 kills over a file of 192 chunks, sent at a capped rate so a kill can
+# land inside a chunk's body as well as between chunks. (It once sent 200 MiB in 1 MiB
+# chunks; what it proves depends on the chunk count and the kills, not on the bytes.)
+BIG_SIZE = 48 * MiB
+BIG_CHUNK = 256 * 1024
+BIG_BWLIMIT = 8 * MiB
 KILLS = 20
 # Seconds the sandbox holds each chunk's answer after storing it, so some kills land
 # between "the site stored the chunk" and "the journal acknowledged it".
-CHUNK_ANSWER_DELAY = 0.05
-# Seconds after a kill for the sandbox to finish the request the dead client left behind.
-SETTLE_SECONDS = 0.3
+CHUNK_ANSWER_DELAY = 0.03
+# A kill is "settled" once the sandbox has finished every connection the dead client left
+# (it may still store a chunk whose body was already in the socket buffer).
+SETTLE_TIMEOUT = 30.0
 # Share of kills aimed inside that window (the rest land at a random point of a chunk).
 IN_WINDOW_SHARE = 0.3
 SEED = 5
@@ -70,7 +73,7 @@ def _mid_upload(journal: Path, path: Path) -> bool:
     return found is not None and 0 < found[0] < found[1]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_chunked_push_killed_twenty_times_resumes_without_resending(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
@@ -115,7 +118,11 @@ def test_chunked_push_killed_twenty_times_resumes_without_resending(
         progress = read_chunk_progress(journal, big)
         assert progress is not None and 0 < progress[0] < progress[1] == total, progress
         acked_at_kill.append(progress[0])
-        time.sleep(SETTLE_SECONDS)
+        wait_for(
+            "the sandbox to finish the dead push's requests",
+            lambda: sandbox.open_connections() == 0,
+            SETTLE_TIMEOUT,
+        )
     stored_before.append(_server_received(sandbox))
     # Kills after which the site held chunks the journal had not acknowledged.
     in_window = sum(1 for k, acked in enumerate(acked_at_kill) if len(stored_before[k + 1]) > acked)
@@ -157,13 +164,16 @@ def test_chunked_push_killed_twenty_times_resumes_without_resending(
 
 # --- the site restarted mid-upload ------------------------------------------------------------
 
-RESTART_SIZE = 24 * MiB
-RESTART_CHUNK = MiB
-RESTART_BWLIMIT = 8 * MiB
+RESTART_SIZE = 8 * MiB
+RESTART_CHUNK = 256 * 1024
+# Chunks the site takes before the one whose answer it holds until it is killed: the push
+# cannot finish before the kill, however the machine schedules the test.
+RESTART_AFTER_CHUNKS = 4
 # Seconds the site stays down: the push must ride it out on transport retries.
 DOWNTIME = 1.0
 
 
+@pytest.mark.slow(seconds=5)
 def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -171,13 +181,19 @@ def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None
     sha = write_random_file(big, RESTART_SIZE, 11)
     config = tmp_path / "syncd.toml"
     site = SandboxProcess(tmp_path / "site-data", free_port(), tmp_path / "sandbox.log")
-    site.start(config=config)
+    held = f"{REDEEM}:delay=0:count={RESTART_AFTER_CHUNKS};{REDEEM}:delay=3600"
+    site.start(config=config, faults=held)
     journal = journal_path(config)  # the sandbox wrote its own, in its data dir
     log = tmp_path / "push.log"
     try:
-        proc = start_push_logged(config, log, *_push_args(big, RESTART_CHUNK, RESTART_BWLIMIT))
-        wait_for("a few chunks acknowledged", lambda: _progress_at_least(journal, big, 4), 60, proc)
-        site.kill()
+        proc = start_push_logged(config, log, *_push_args(big, RESTART_CHUNK, None))
+        wait_for(
+            "a few chunks acknowledged",
+            lambda: _progress_at_least(journal, big, RESTART_AFTER_CHUNKS),
+            60,
+            proc,
+        )
+        site.kill()  # holding the next chunk's answer; it restarts without faults
         at_kill = read_chunk_progress(journal, big)
         assert at_kill is not None and 0 < at_kill[0] < at_kill[1], at_kill
         time.sleep(DOWNTIME)
@@ -225,6 +241,7 @@ def _token_in_journal(config: Path, path: Path) -> str:
         conn.close()
 
 
+@pytest.mark.slow
 def test_token_expired_mid_upload_gets_a_new_token_and_one_item(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

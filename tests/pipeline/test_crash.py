@@ -65,7 +65,7 @@ def _journal_rows(config: Path) -> dict[str, tuple[ItemState, str | None, str | 
         return {r.path: (r.state, r.sha256, r.photo_id) for r in journal.rows_in(list(ItemState))}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=13)
 def test_push_killed_at_random_moments_lands_each_file_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
@@ -103,17 +103,13 @@ def test_push_killed_at_random_moments_lands_each_file_once(
                 proc,
             )
             time.sleep(rng.uniform(0, UPLOAD_DELAY))
-        # Mid-run: still running, and the site is still missing files.
-        assert _remote_missing(sandbox, wanted) > 0
-        sigkill(proc)
+        sigkill(proc)  # asserts the push was still running
+        # Mid-run, as the site sees it: after the kill it still lacks files. (Not the
+        # journal's view: since uploads overlap the scan, its rows are a moving set.)
+        assert _remote_missing(sandbox, wanted) > 0, f"kill {len(kills) + 1} came after the run"
         first_kill_at = first_kill_at or time.time()
         kills.append(kind)
         rows = _journal_rows(sandbox_config)
-        # (A kill before the scan recorded anything, on a busy machine, leaves no rows: that
-        # journal says nothing is synced either.)
-        assert not rows or any(state is not ItemState.SYNCED for state, _, _ in rows.values()), (
-            "journal says all synced at a kill"
-        )
         known = {sha for _, sha, photo_id in rows.values() if photo_id}
         stored_unrecorded |= set(items_by_sha(sandbox)) - known
         time.sleep(POLL_SECONDS)

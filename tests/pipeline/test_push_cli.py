@@ -13,19 +13,27 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import (
     PUSH_TIMEOUT,
+    HeldRequests,
     append_config,
     assert_once_each,
     journal_states,
     make_tree,
+    parse_plan,
     run_syncd,
+    sha256_of,
     start_syncd,
     syncd_cmd,
     syncd_env,
     upload_requests,
 )
 
-from syncd.model import ItemState
+from syncd.clock import FakeClock
+from syncd.config import load_config
+from syncd.journal import Journal
+from syncd.model import ItemState, identity_tag
+from syncd.push import Push, PushOptions
 from syncd.sandbox import Sandbox
+from syncd.throttle import BURST_SECONDS
 
 # Keys every `push --json` answer has.
 REPORT_KEYS = {
@@ -46,8 +54,21 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     files = make_tree(tmp_path / "tree", 3)
     result = run_syncd(sandbox_config, "push", "--no-wait", "--dry-run", tmp_path / "tree")
     assert result.returncode == 0, result.stderr
-    for path in files:
-        assert str(path) in result.stdout, result.stdout
+    # One plan line per file, each what a real run would send (test_dry_run_plan.py
+    # compares such plans with the sandbox's request log).
+    plans = sorted(
+        (parse_plan(line.strip()) for line in result.stdout.splitlines() if "upload " in line),
+        key=lambda p: p.path,
+    )
+    assert [(p.path, p.size, p.mode) for p in plans] == [
+        (str(f), f.stat().st_size, "direct") for f in files
+    ]
+    for plan, path in zip(plans, files, strict=True):
+        assert plan.fields == {
+            "title": path.stem,
+            "tags": identity_tag(sha256_of(path)),
+            "publish": "1",
+        }
     assert "nothing was sent" in result.stdout
     assert upload_requests(sandbox) == 0
     assert sandbox.count_requests() == 0  # not even a metadata call
@@ -59,13 +80,16 @@ def test_dry_run_json_lists_the_plan(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
     files = make_tree(tmp_path / "tree", 2)
+    plain = run_syncd(sandbox_config, "push", "--no-wait", "--dry-run", tmp_path / "tree")
     result = run_syncd(
         sandbox_config, "push", "--no-wait", "--dry-run", "--json", tmp_path / "tree"
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert len(report["plan"]) == len(files)
-    assert all(any(str(p) in line for line in report["plan"]) for p in files)
+    assert sorted(parse_plan(line).path for line in report["plan"]) == sorted(map(str, files))
+    # The same lines as the plain output prints.
+    printed = [line.strip() for line in plain.stdout.splitlines()]
+    assert all(line in printed for line in report["plan"]), plain.stdout
     assert upload_requests(sandbox) == 0
 
 
@@ -96,6 +120,7 @@ def test_push_json_shape_and_rerun_sends_nothing(
     assert [r.method for r in sandbox.requests[before:]] == ["site/get", "site/get"]
 
 
+@pytest.mark.slow
 def test_failed_upload_exit_1_status_history_and_retry(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
@@ -199,13 +224,19 @@ def test_permission_denied_stops_every_worker(sandbox: Sandbox, tmp_path: Path) 
 
 
 def test_bwlimit_limits_the_rate(sandbox: Sandbox, sandbox_config: Path, tmp_path: Path) -> None:
+    # On a FakeClock the throttle's waits are virtual: 4 MiB at 2 MiB/s must take 2 s of
+    # the run's time (less one bucket's burst), however busy the machine is.
     files = make_tree(tmp_path / "tree", 1, size=4 * 1024 * 1024)
-    started = time.monotonic()
-    result = run_syncd(sandbox_config, "push", "--no-wait", "--bwlimit", "2MiB", tmp_path / "tree")
-    took = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
-    # 4 MiB at 2 MiB/s is 2 s (less one bucket's burst); unlimited it is a few tens of ms.
-    assert took >= 1.5, f"4 MiB took {took:.2f} s at --bwlimit 2MiB"
+    clock = FakeClock(start=time.time())
+    config = load_config(sandbox_config)
+    with Journal.open(config.journal_path, clock=clock) as journal:
+        started = clock.time()
+        report = Push(config, journal, clock=clock).run(
+            PushOptions(roots=[tmp_path / "tree"], no_wait=True, bwlimit=2 * 1024 * 1024)
+        )
+        took = clock.time() - started
+    assert report.all_landed
+    assert took >= 2.0 - BURST_SECONDS, f"4 MiB took {took:.2f} s of run time at 2 MiB/s"
     assert_once_each(sandbox, files)
 
 
@@ -216,12 +247,9 @@ def test_bwlimit_rejects_nonsense(sandbox_config: Path, tmp_path: Path) -> None:
     assert "--bwlimit" in result.stderr and "'fast'" in result.stderr
 
 
-# Each upload's answer is held this long, so overlapping uploads are visible in arrival times.
-HELD_ANSWER = 1.0
-
-
-def _arrivals(sandbox: Sandbox) -> list[float]:
-    return sorted(r.time for r in sandbox.requests if r.method == "photo/upload")
+# With one upload at a time, each is held this long: long enough that a second one sent
+# alongside it would be seen in flight with it.
+HELD_ANSWER = 0.2
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
@@ -229,20 +257,23 @@ def test_concurrency_bounds_uploads_in_flight(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, concurrency: int
 ) -> None:
     files = make_tree(tmp_path / "tree", 3)
-    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
-    result = run_syncd(
-        sandbox_config, "push", "--no-wait", "--concurrency", str(concurrency), tmp_path / "tree"
-    )
+    if concurrency == 1:
+        held = HeldRequests(sandbox, "photo/upload", timeout=HELD_ANSWER)
+    else:  # held until all three are in flight together: they must be
+        held = HeldRequests(sandbox, "photo/upload", release_at=concurrency)
+    with held:
+        result = run_syncd(
+            sandbox_config,
+            "push",
+            "--no-wait",
+            "--concurrency",
+            str(concurrency),
+            tmp_path / "tree",
+        )
     assert result.returncode == 0, result.stderr
     assert_once_each(sandbox, files)
-    gaps = [b - a for a, b in zip(_arrivals(sandbox), _arrivals(sandbox)[1:], strict=False)]
-    assert len(gaps) == 2
-    if concurrency == 1:
-        # One at a time: the next upload starts only after the held answer.
-        assert min(gaps) >= HELD_ANSWER * 0.9, gaps
-    else:
-        # All three were in flight together.
-        assert sum(gaps) < HELD_ANSWER, gaps
+    assert held.arrived == 3
+    assert held.max_in_flight == concurrency
 
 
 def _wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -293,11 +324,10 @@ def test_config_upload_section_is_honoured(
     """[upload] concurrency from the config applies when --concurrency is not given."""
     files = make_tree(tmp_path / "tree", 2)
     append_config(sandbox_config, "[upload]\nconcurrency = 1")
-    sandbox.faults.add("photo/upload", delay=HELD_ANSWER)
-    result = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
+    with HeldRequests(sandbox, "photo/upload", timeout=HELD_ANSWER) as held:
+        result = run_syncd(sandbox_config, "push", "--no-wait", tmp_path / "tree")
     assert result.returncode == 0, result.stderr
-    arrivals = _arrivals(sandbox)
-    assert arrivals[1] - arrivals[0] >= HELD_ANSWER * 0.9
+    assert (held.arrived, held.max_in_flight) == (2, 1)  # one at a time
     assert_once_each(sandbox, files)
 
 

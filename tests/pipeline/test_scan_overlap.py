@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from pipeline_helpers import append_config, assert_once_each, make_tree
 
 import syncd.pipeline.feeds
 import syncd.pipeline.pool
+from syncd.clock import FakeClock
 from syncd.config import load_config
 from syncd.journal import Journal
 from syncd.local.scan import ScanStopped, sha256_file
@@ -161,6 +163,22 @@ def test_a_large_file_stops_hashing_between_blocks(tmp_path: Path) -> None:
     assert len(blocks) == 2
 
 
+class GrowsOnFirstBlock(Recorder):
+    """Appends to the file right after its first block went out: the next block sees the
+    change (an event, not a moment picked by a timer)."""
+
+    def __init__(self, clip: Path) -> None:
+        super().__init__()
+        self.clip = clip
+        self.grown = False
+
+    def file_bytes(self, path: str, nbytes: int) -> None:
+        if path == str(self.clip) and nbytes > 0 and not self.grown:
+            self.grown = True
+            with open(self.clip, "ab") as fh:
+                fh.write(b"more")
+
+
 def test_a_file_readied_twice_in_a_run_is_counted_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
@@ -169,25 +187,17 @@ def test_a_file_readied_twice_in_a_run_is_counted_once(
     tree = tmp_path / "tree"
     tree.mkdir()
     clip = tree / "clip.mp4"
-    clip.write_bytes(os.urandom(1 << 20))
+    clip.write_bytes(os.urandom(3 << 20))  # several socket blocks
     os.utime(clip, (1, 1))
-    recorder = Recorder()
+    recorder = GrowsOnFirstBlock(clip)
     config = load_config(sandbox_config)
-
-    def grow_once_sending() -> None:
-        while not any(kind == "started" for kind, _, _ in list(recorder.calls)):
-            threading.Event().wait(0.01)
-        threading.Event().wait(0.3)
-        with open(clip, "ab") as fh:
-            fh.write(b"more")
-
-    threading.Thread(target=grow_once_sending, daemon=True).start()
-    with Journal.open(config.journal_path) as journal:
-        # A slow upload (2 s for 1 MiB) that the change surely interrupts.
-        report = Push(config, journal, progress=recorder).run(
-            PushOptions(roots=[tree], no_wait=True, concurrency=1, bwlimit=512 << 10)
+    clock = FakeClock(start=time.time())  # the rescan of the changed file: virtual time
+    with Journal.open(config.journal_path, clock=clock) as journal:
+        report = Push(config, journal, progress=recorder, clock=clock).run(
+            PushOptions(roots=[tree], no_wait=True, concurrency=1)
         )
     outcomes = [kind for kind, path, _ in recorder.calls if path == str(clip)]
+    assert recorder.grown
     assert outcomes.count("started") == 2 and "pending" in outcomes, outcomes
     assert recorder.announced() == 1
     assert report.all_landed and report.synced_by_run == 1
