@@ -110,11 +110,13 @@ class Claims(JournalDb):
         parts: str | None = None,
     ) -> bool:
         """The site now has the metadata with `digest`: -> `synced`, lease and error cleared.
-        `parts` (when given) records what was applied part by part."""
+        `parts` (when given) records what was applied part by part.
+
+        A newer desire recorded while the update ran (a sidecar edited mid-apply, seen by
+        the watch feed) is kept, with its signature: the row stays due and the edit is
+        applied next, instead of being overwritten by what was just sent."""
         sets: dict[str, Any] = {
             "applied_digest": digest,
-            "desired_digest": digest,
-            "meta_sig": meta_sig,
             "error_code": None,
             "error_message": None,
             "next_attempt_at": None,
@@ -123,7 +125,7 @@ class Claims(JournalDb):
         if parts is not None:
             sets["applied_parts"] = parts
         with self._write() as conn:
-            return self._cas(
+            done = self._cas(
                 conn,
                 row.path,
                 row.state,
@@ -134,6 +136,13 @@ class Claims(JournalDb):
                 " AND lease_owner = ?",
                 (owner,),
             )
+            if done:
+                conn.execute(
+                    "UPDATE files SET desired_digest = ?, meta_sig = ?"
+                    " WHERE path = ? AND desired_digest IS ?",
+                    (digest, meta_sig, _p(row.path), row.desired_digest),
+                )
+            return done
 
     def record_parts(self, row: FileRow, owner: str, parts: str) -> bool:
         """One part of the metadata reached the site (or is about to, for a call that is

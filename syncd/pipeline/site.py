@@ -3,10 +3,12 @@
 Every answer a journal gives (this file is synced, that one is a copy of a file already
 on the site, this album has that id) is about one site. The first run that uses a journal
 records the site in it: the configured domain and the `site_id` that `site/get` answers.
-Every later run asks `site/get` again and refuses (SiteMismatch, exit status 2, both
-sites named) when the journal belongs to another site. The same site_id at another
-domain is the same site (a second domain, or a corrected typo that pointed at the same
-site): the journal follows the new domain.
+A later run at that same domain trusts the record and asks nothing (a domain names one
+site, and an unchanged re-push must cost zero requests). A run at any other domain asks
+`site/get` and refuses (SiteMismatch, exit status 2, both sites named) when the journal
+belongs to another site. The same site_id at another domain is the same site (a second
+domain, or a corrected typo that pointed at the same site): the journal follows the new
+domain.
 
 When `site/get` cannot be reached (or a dry run, which sends nothing), the domains are
 compared instead, and an unbound journal stays unbound until a run can ask.
@@ -49,6 +51,8 @@ def check_site(
     SiteMismatch naming both sites. Returns the binding (None: unbound, and the site could
     not be asked)."""
     bound = journal.site()
+    if bound is not None and bound.site_id and bound.domain.lower() == site.domain.lower():
+        return bound
     info: dict[str, Any] | None = None
     if site_get is not None:
         try:

@@ -524,8 +524,6 @@ def test_ack_into_a_dropped_session_is_ignored(journal: Journal) -> None:
 def test_live_local_owner_keeps_its_claim_past_the_lease(
     journal: Journal, clock: FakeClock
 ) -> None:
-    import socket
-
     add_ready(journal, "/r/a.mp4")
     local = f"{socket.gethostname()}:1:1"
     assert journal.claim(local, 60) is not None
@@ -572,19 +570,25 @@ def test_applied_parts_are_recorded_only_under_our_metadata_lease(journal: Journ
     assert not journal.record_parts(done, "h:1:2", "{}")  # the lease went with the finish
 
 
-def test_metadata_lease_of_a_dead_process_is_let_go_at_recovery(journal: Journal) -> None:
-    """A push killed while applying metadata leaves its lease; the next run must not wait
-    for the lease to run out (it would sit out the whole LEASE_SECONDS)."""
+def test_a_desire_recorded_during_an_apply_is_kept_and_stays_due(journal: Journal) -> None:
+    """A sidecar edited while its item's metadata is being applied: the watch feed records
+    the new desire mid-apply, and the finish of the old apply must not overwrite it (the
+    edit was lost until the next full rescan)."""
     add_ready(journal, "/r/a.mp4")
-    claimed = journal.claim("h:1:1", 60)
-    assert claimed is not None
+    assert journal.claim("h:1:1", 60) is not None
     assert journal.transition(
-        "/r/a.mp4", S.UPLOADING, S.UPLOADED, owner="h:1:1", photo_id="7", desired_digest="d"
+        "/r/a.mp4", S.UPLOADING, S.UPLOADED, owner="h:1:1", photo_id="7", desired_digest="A"
     )
-    dead = f"{socket.gethostname()}:999999:1"
-    leased = journal.claim_metadata(dead, 300)
-    assert leased is not None and leased.lease_owner == dead
-    assert journal.claim_metadata("h:2:2", 300) is None  # held
-    journal.recover_abandoned(is_owner_alive=lambda owner: owner != dead)
-    again = journal.claim_metadata("h:2:2", 300)
-    assert again is not None and again.path == "/r/a.mp4"
+    row = journal.claim_metadata("h:1:2", 60)
+    assert row is not None and row.desired_digest == "A"
+    assert journal.set_desired(row, "B", "sig-B")  # the edit arrives mid-apply
+    assert journal.finish_metadata(row, "h:1:2", digest="A", meta_sig="sig-A", detail="done")
+    done = journal.get("/r/a.mp4")
+    assert done is not None
+    assert (done.state, done.applied_digest, done.desired_digest, done.meta_sig) == (
+        S.SYNCED, "A", "B", "sig-B",
+    )  # fmt: skip
+    again = journal.claim_metadata("h:1:3", 60)  # due again, for B
+    assert again is not None and again.desired_digest == "B"
+    assert journal.finish_metadata(again, "h:1:3", digest="B", meta_sig="sig-B", detail="done")
+    assert journal.claim_metadata("h:1:4", 60) is None

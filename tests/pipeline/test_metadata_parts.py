@@ -54,7 +54,7 @@ def calls(sandbox: Sandbox, action: Callable[[], Any]) -> Counter[str]:
     """The API calls (by method) the sandbox received while `action` ran."""
     before = len(sandbox.requests)
     action()
-    # site/get is every run's check of the journal's site (issue 12), not metadata work.
+    # site/get (asked when a journal meets a domain it is not bound to) is not metadata work.
     return Counter(r.method for r in sandbox.requests[before:] if r.method != "site/get")
 
 

@@ -80,7 +80,8 @@ def test_an_edited_sidecar_updates_the_item_without_an_upload(
     assert after["photo_id"] == before["photo_id"]
     assert after["title"] == "New title"
     assert after["description"] == "<p>new</p>"
-    assert sorted(after["tags"]) == sorted(["gamma", "slow tv", identity_tag(sha256_of(clip))])
+    # A tag of two words is sent with its words joined (tag_word_joiner, issue 12).
+    assert sorted(after["tags"]) == sorted(["gamma", "slow_tv", identity_tag(sha256_of(clip))])
     assert sorted(after["albums"]) == ["Second", "Third"]
     assert after["published"] is False
     assert upload_requests(sandbox) == uploads  # no byte of the media sent again
