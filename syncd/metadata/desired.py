@@ -271,8 +271,8 @@ def folder_signer(
     once: `sign(name, image)` equals `metadata_signature(folder / name, root, base,
     options, lookup, image)`. `names` are the metadata sources present in the folder
     (None: not known); when none of them can be a per-file sidecar, a file's own
-    candidates are not looked up (each would be absent). A rescan of a synced archive signs every file: this keeps
-    it a copy of a hash and two updates per file."""
+    candidates are not looked up (each would be absent). A rescan of a synced archive
+    signs every file: this keeps it a copy of a hash and two updates per file."""
     start = hashlib.blake2b(digest_size=12)
     start.update(base.digest().encode())
     start.update(repr(options).encode())
