@@ -67,8 +67,11 @@ from syncd.errors import SidecarError
 from syncd.journal import Journal
 from syncd.journal.queries import ScanRow
 from syncd.local.folder import (
+    AUDIO_EXTENSIONS,
     DEFAULT_EXTENSIONS,
+    IMAGE_EXTENSIONS,
     SEP,
+    VIDEO_EXTENSIONS,
     Entry,
     Filter,
     Folder,
@@ -835,8 +838,11 @@ def _at_or_under(path: bytes, top: bytes) -> bool:
 
 
 __all__ = [
+    "AUDIO_EXTENSIONS",
     "DEFAULT_EXTENSIONS",
     "HASH_BLOCK_SIZE",
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
     "MetadataProbe",
     "NotRegularFile",
     "ScanProblem",
