@@ -13,8 +13,9 @@ afterwards. Measured, each as its own `syncd` process (wall time, CPU, peak RSS)
 - the same again: the unchanged rescan (best of 2);
 - `syncd status`, `syncd status FILE` (best of 3) and the journal's size per file.
 With --push (the default up to 100,000 files), a sandbox is started, the tree is pushed
-once, and then pushed again unchanged: the re-push's time and the HTTP requests it made,
-and the rescan, status and journal size of the fully synced journal.
+once (without the identity lookup before each first upload: the sandbox answers it by
+scanning every item), and then pushed again unchanged: the re-push's time and the HTTP
+requests it made, and the rescan, status and journal size of the fully synced journal.
 Prints figures and verdicts; asserts nothing about time.
 """
 
@@ -59,6 +60,7 @@ TARGET_BYTES_PER_FILE = 1024
 PUSH_BY_DEFAULT_UP_TO = 100_000
 # Bytes of disk a tiny file takes (a block) and a margin, for the free-space check.
 BYTES_PER_TINY_FILE = 4096 + 1024
+NO_LOOKUPS = "\n[upload]\nlookup_before_upload = false\n"
 UPLOAD_METHODS = ("photo/upload", "photo/redeem-upload-token", "photo/get-upload-token")
 
 FAKE_SITE = """[site]
@@ -239,7 +241,10 @@ def measure_push(fig: Figures, work: Path, tree: Path) -> None:
     """Push the tree to a sandbox, then push it again unchanged."""
     push_dir = work / "push"
     push_dir.mkdir()
-    with sandbox_process(push_dir) as sb:
+    # The sandbox answers an identity lookup by scanning every item (a real site has an
+    # index), so the lookup before each first upload would make the first push quadratic
+    # in N here; the re-push, which is what is measured, makes no request either way.
+    with sandbox_process(push_dir, NO_LOOKUPS) as sb:
         push = syncd_argv(sb.config, "push", "--no-wait", "--json", "--mode", "direct")
         fig.first_push = require_ok(run_measured([*push, str(tree)]), "first push")
         landed = len(sb.items())
