@@ -22,7 +22,6 @@ import click
 from rich.console import Console
 
 from syncd import __version__
-from syncd.check import explain_stop
 from syncd.config import (
     MAX_CONCURRENCY,
     MIN_CHUNK_SIZE,
@@ -43,11 +42,17 @@ from syncd.errors import (
 from syncd.journal import Journal
 from syncd.model import ItemState, UploadMode
 from syncd.pipeline.lifecycle import Lifecycle
-from syncd.push import Push, PushOptions
 from syncd.service.logs import LogFormat, hide_secrets, setup_logging
-from syncd.status import collect_status
+from syncd.status import DEFAULT_LIST_LIMIT, collect_status, journal_status
 from syncd.text import printable
-from syncd.ui import PlainProgress, RichProgress, render_report, render_status, report_dict
+from syncd.ui import (
+    PlainProgress,
+    RichProgress,
+    render_journal,
+    render_report,
+    render_status,
+    report_dict,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,7 +125,7 @@ def _open_journal_or_exit(config: Config) -> Journal:
     if hint is not None:
         logging.getLogger("syncd").warning("%s", hint)
     try:
-        return Journal.open(config.journal_path)
+        return Journal.open(config.journal_path, event_retention_days=config.event_retention_days)
     except JournalError as exc:
         click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -195,6 +200,11 @@ def push(
     Exit status: 0 all synced, 1 some files did not land (each listed with its
     reason), 2 configuration or credentials error, 130 interrupted.
     """
+    # Imported here: the upload machinery (requests, the pipeline) is ~60 ms of start-up
+    # that `syncd status` and the other commands do not need.
+    from syncd.check import explain_stop
+    from syncd.push import Push, PushOptions
+
     config = _load_config_or_exit(ctx)
     # abspath, not resolve(): rows are named as the scanner walks the root the user gave
     # (symlinks kept), and [[watch]] roots match by the same rule.
@@ -321,6 +331,7 @@ def reconcile(
     (report-only classes, the max_delete cap, files that did not land), 2 errors,
     130 interrupted.
     """
+    from syncd.check import explain_stop
     from syncd.reconcile import Reconcile, ReconcileOptions
     from syncd.reconcile.display import PlainPhases, RichPhases, render_reconcile
 
@@ -366,19 +377,93 @@ def reconcile(
 
 
 @main.command()
+@click.argument(
+    "paths",
+    nargs=-1,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--no-wait", is_flag=True, help="The tree is closed: skip the stability wait.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[Path, ...], no_wait: bool, as_json: bool) -> None:
+    """Index PATH... (default: the [[watch]] folders) into the journal without uploading:
+    new and changed files are hashed and queued, so `syncd status` shows the size of the
+    job before a push starts it.
+
+    Exit status: 0 done, 1 some files or folders could not be read (each listed),
+    2 configuration error, 130 interrupted (a rerun continues).
+    """
+    from syncd.index import count_media, index_archive
+    from syncd.ui import PlainScanProgress, RichScanProgress, render_index
+
+    config = _load_config_or_exit(ctx)
+    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
+    if not roots:
+        raise click.UsageError("give PATH... or configure [[watch]] folders to scan")
+    journal = _open_journal_or_exit(config)
+    lifecycle = Lifecycle()
+    _install_stop_handlers(lifecycle)
+    console = Console(stderr=True)
+    try:
+        if console.is_terminal and not as_json:
+            total = count_media(roots, config, lifecycle.stop.is_set)
+            with RichScanProgress(console, total) as bar:
+                result = index_archive(
+                    config, journal, roots, no_wait=no_wait, lifecycle=lifecycle, progress=bar
+                )
+        else:
+            result = index_archive(
+                config,
+                journal,
+                roots,
+                no_wait=no_wait,
+                lifecycle=lifecycle,
+                progress=PlainScanProgress(),
+            )
+    except JournalError as exc:
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    finally:
+        journal.close()
+    data = render_index(Console(soft_wrap=True), result, as_json=as_json)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    if result.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_FAILED if result.report.problems else EXIT_OK)
+
+
+@main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=DEFAULT_LIST_LIMIT,
+    show_default=True,
+    help="Failed and parked files listed, most recent first (0: all).",
+)
+@click.option("--journal", "about_journal", is_flag=True, help="The journal's size on disk.")
 @click.pass_context
-def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
-    """Counts per state and failures; with a file PATH, that file's history."""
+def status(
+    ctx: click.Context, path: Path | None, as_json: bool, limit: int, about_journal: bool
+) -> None:
+    """Counts per state and failures; with a file PATH, that file's history; with
+    --journal, the journal's size (file, WAL, files, events, bytes per file)."""
     config = _load_config_or_exit(ctx)
     journal = _open_journal_or_exit(config)
     try:
-        data = collect_status(journal, _journal_path_arg(path) if path else None)
+        if about_journal:
+            data = journal_status(journal)
+        else:
+            target = _journal_path_arg(path) if path else None
+            data = collect_status(journal, target, limit=limit)
     finally:
         journal.close()
     if as_json:
         click.echo(json.dumps(data, indent=2))
+    elif about_journal:
+        render_journal(Console(soft_wrap=True), data)
     else:
         render_status(Console(soft_wrap=True), data)
 

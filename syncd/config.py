@@ -168,6 +168,12 @@ class MetadataConfig:
     xmp_rating_variable: str | None = None  # custom variable that gets xmp:Rating; None: ignored
 
 
+# Days the journal keeps its event log (`[journal] event_retention_days`; 0 keeps it for
+# ever). A year of history for `syncd status PATH`, while a daemon that runs for years
+# keeps a bounded log.
+DEFAULT_EVENT_RETENTION_DAYS = 365.0
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
@@ -179,6 +185,7 @@ class Config:
     metadata: MetadataConfig = MetadataConfig()
     reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
     source: Path | None = None  # the file this came from, for messages
+    event_retention_days: float = DEFAULT_EVENT_RETENTION_DAYS  # 0: events kept for ever
 
     def watch_root_for(self, path: str | os.PathLike[str]) -> WatchRoot | None:
         """The deepest [[watch]] root that holds `path`: nested roots give their own
@@ -838,12 +845,13 @@ def parse_config(
         raise ConfigError(f"{name}: site: the [site] section is required")
     site, holds_secret = _load_site(top.table_at("site"), env, base, require_tokens)
     journal = top.table_at("journal")
-    journal.check_keys({"path"})
+    journal.check_keys({"path", "event_retention_days"})
     journal_text = journal.string("path")
     if journal_text is None:
         journal_text = default_journal_path(site.domain)
     if not journal_text:
         raise journal.fail("path", "must not be empty")
+    retention = journal.number("event_retention_days", DEFAULT_EVENT_RETENTION_DAYS)
     config = Config(
         site=site,
         journal_path=_resolve_path(journal_text, base),
@@ -854,6 +862,7 @@ def parse_config(
         metadata=_load_metadata(top.table_at("metadata")),
         reconcile=_load_reconcile(top.table_at("reconcile")),
         source=source,
+        event_retention_days=retention,
     )
     return config, holds_secret
 

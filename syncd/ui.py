@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -20,9 +21,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from syncd.model import ItemState
 from syncd.text import printable
 
 if TYPE_CHECKING:
+    from syncd.index import IndexResult
     from syncd.pipeline.report import RunReport
 
 # Per-file bars for more files than this would scroll the terminal away.
@@ -318,18 +321,27 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
     table = Table(title="syncd journal", show_edge=False)
     table.add_column("state")
     table.add_column("files", justify="right")
+    table.add_column("size", justify="right")
     counts = data.get("counts", {})
-    assert isinstance(counts, dict)
+    sizes = data.get("bytes", {})
+    assert isinstance(counts, dict) and isinstance(sizes, dict)
     for state, n in counts.items():
-        table.add_row(state, str(n))
+        table.add_row(state, str(n), human_bytes(sizes.get(state, 0)))
     console.print(table)
     for key, label in (("failed", "FAILED"), ("parked", "PARKED")):
-        for row in data.get(key, []):
+        rows = data.get(key, [])
+        for row in rows:
             why = row["error_message"] or row["error_code"]
             extra = (
                 f" (next attempt {row['next_attempt_at']})" if row.get("next_attempt_at") else ""
             )
             _verbatim(console, f"{label} {row['path']}: {why}{extra}")
+        more = int(data.get(f"{key}_total", len(rows))) - len(rows)
+        if more > 0:
+            console.print(
+                f"... and {more} more {key} (most recent first; --limit 0 lists all)",
+                markup=False,
+            )
     for row in data.get("uploading", []):
         _verbatim(
             console,
@@ -350,3 +362,128 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             f"{len(unconfirmed)} synced file(s) carry metadata the site did not confirm; "
             "docs/upload-modes.md says what each upload mode guarantees",
         )
+
+
+def render_journal(console: Console, data: dict[str, Any]) -> None:
+    """`syncd status --journal` for people."""
+    per_file = data.get("bytes_per_file")
+    retention = data.get("event_retention_days")
+    lines = [
+        f"journal {data['path']}",
+        f"  file      {human_bytes(data['file_bytes'])}"
+        f" ({data['pages']} pages of {data['page_size']} B, {data['free_pages']} free)",
+        f"  WAL       {human_bytes(data['wal_bytes'])}",
+        f"  files     {data['files']}",
+        f"  events    {data['events']} (oldest {data['oldest_event'] or '-'};"
+        f" kept {'for ever' if retention is None else f'{retention:g} days'})",
+        f"  per file  {'-' if per_file is None else human_bytes(per_file)} (file and WAL)",
+    ]
+    for line in lines:
+        _verbatim(console, line)
+
+
+class PlainScanProgress:
+    """`syncd scan` on a pipe or in a log: a line every few seconds."""
+
+    def __init__(self, stream: TextIO = sys.stderr, every: float = 5.0) -> None:
+        self.stream = stream
+        self.every = every
+        self._started = time.monotonic()
+        self._said = self._started
+
+    def scanned(self, files: int, hashed_bytes: int) -> None:
+        now = time.monotonic()
+        if now - self._said < self.every:
+            return
+        self._said = now
+        rate = files / max(now - self._started, 1e-9)
+        line = f"scanned {files} files ({rate:.0f} files/s), hashed {human_bytes(hashed_bytes)}"
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe must not stop the scan
+            print(line, file=self.stream, flush=True)
+
+
+class RichScanProgress:
+    """`syncd scan` on a terminal: files against the total a first walk counted (with
+    files per second and an ETA), and bytes hashed."""
+
+    def __init__(self, console: Console, total: int | None) -> None:
+        from rich.progress import ProgressColumn
+        from rich.text import Text
+
+        class FilesPerSecond(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("-" if speed is None else f"{speed:,.0f} files/s")
+
+        self.progress = Progress(
+            TextColumn("scan"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            FilesPerSecond(),
+            TextColumn("hashed {task.fields[hashed]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("scan", total=total, hashed=human_bytes(0))
+
+    def __enter__(self) -> RichScanProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def scanned(self, files: int, hashed_bytes: int) -> None:
+        self.progress.update(self.task, completed=files, hashed=human_bytes(hashed_bytes))
+
+
+def render_index(console: Console, result: IndexResult, *, as_json: bool) -> dict[str, Any]:
+    """What `syncd scan` found, and what the journal now holds under its roots; printed
+    for people unless `as_json` (then only returned)."""
+    r = result.report
+    rate = r.seen / result.seconds if result.seconds > 0 else 0.0
+    data: dict[str, Any] = {
+        "seconds": round(result.seconds, 3),
+        "files": r.seen,
+        "files_per_second": round(rate, 1),
+        "hashed_bytes": r.hashed_bytes,
+        "new": r.new,
+        "changed": r.changed,
+        "unchanged": r.unchanged,
+        "moved": r.moved,
+        "vanished": r.vanished,
+        "ready": r.became_ready,
+        "duplicates": r.duplicates,
+        "empty": r.empty,
+        "still_pending": r.still_pending,
+        "metadata_changed": r.metadata_changed,
+        "interrupted": result.interrupted,
+        "journal": {
+            state.value: {"files": n, "bytes": nbytes}
+            for state, (n, nbytes) in result.totals.items()
+            if n
+        },
+        "problems": [str(p) for p in r.problems],
+        "not_media": [str(p) for p in r.skipped],
+    }
+    if as_json:
+        return data
+    _verbatim(
+        console,
+        f"scanned {r.seen} files in {result.seconds:.1f} s ({rate:.0f} files/s), hashed "
+        f"{human_bytes(r.hashed_bytes)}: {r.new} new, {r.changed} changed, {r.unchanged} "
+        f"unchanged, {r.moved} moved, {r.vanished} vanished"
+        + (f", {r.still_pending} not stable yet" if r.still_pending else ""),
+    )
+    ready = result.totals.get(ItemState.READY, (0, 0))
+    _verbatim(console, f"to upload: {ready[0]} files, {human_bytes(ready[1])}")
+    held = ", ".join(f"{state.value} {n}" for state, (n, _) in result.totals.items() if n)
+    _verbatim(console, f"journal under these roots: {held or 'nothing'}")
+    for problem in r.problems:
+        _verbatim(console, f"PROBLEM {problem}")
+    for skipped in r.skipped:
+        _verbatim(console, f"SKIPPED {skipped}")
+    if result.interrupted:
+        _verbatim(console, "interrupted: the journal is consistent; run it again to continue")
+    return data

@@ -18,6 +18,7 @@ from syncd.config import (
     parse_size,
 )
 from syncd.errors import ConfigError
+from syncd.journal import Journal
 from syncd.model import UploadMode
 
 SITE = """
@@ -91,6 +92,22 @@ tags = ["a", "b"]
     (root,) = config.watch
     assert root.path == tmp_path / "media"
     assert root.album == "Archive" and root.mode is UploadMode.DIRECT and root.tags == ("a", "b")
+
+
+def test_event_retention_days(tmp_path: Path) -> None:
+    """Default a year; 0 keeps events for ever (the journal then never prunes); a
+    negative number or a string is an error naming the key."""
+    assert load_config(write(tmp_path, SITE), env={}).event_retention_days == 365
+    config = load_config(write(tmp_path, SITE + "[journal]\nevent_retention_days = 0\n"), env={})
+    assert config.event_retention_days == 0
+    with Journal.open(tmp_path / "j.db", event_retention_days=config.event_retention_days) as j:
+        assert j.event_retention is None
+    with Journal.open(tmp_path / "k.db", event_retention_days=1.5) as j:
+        assert j.event_retention == 1.5 * 86400
+    for bad in ("-1", '"a week"'):
+        text = SITE + f"[journal]\nevent_retention_days = {bad}\n"
+        with pytest.raises(ConfigError, match=r"journal\.event_retention_days"):
+            load_config(write(tmp_path, text), env={})
 
 
 def test_example_config_is_valid(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
         "sqlite_utils",  # ~30 ms of every command's start-up and exit; the journal is plain SQL
         "pythonjsonlogger",  # ~20 ms, for --log-format json only
         "prometheus_client",  # ~50 ms, for the daemon's metrics_listen only
+        "requests",  # ~50 ms, for the commands that talk to the site (not status or scan)
     ],
 )
 def test_tool_libraries_wait_until_asked_for(module: str) -> None:

@@ -148,3 +148,28 @@ def test_report_and_status_escape_messages_too() -> None:
     assert "FAILED /archive/\\x1b[2Jclear.mp4: site says \\x1b[31mred" in text
     assert "/archive/a\\nFAILED x.mp4: not in the journal" in text
     assert "ready -> failed  /archive/\\x1b[2Jclear.mp4: gone" in text
+
+
+def test_scan_progress_shows_files_per_second_bytes_hashed_and_a_total() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=140)
+    with syncd.ui.RichScanProgress(console, total=2000) as bar:
+        bar.scanned(500, 3 * 1024 * 1024)
+        bar.scanned(1000, 5 * 1024 * 1024)
+        bar.progress.refresh()
+    text = out.getvalue()
+    assert "1000/2000" in text and "files/s" in text and "hashed 5.0 MiB" in text
+
+
+def test_plain_scan_progress_is_a_line_now_and_then() -> None:
+    out = io.StringIO()
+    plain = syncd.ui.PlainScanProgress(out, every=0.0)
+    plain.scanned(10, 2048)
+    plain.scanned(20, 4096)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("scanned 20 files (")
+    assert lines[1].endswith("files/s), hashed 4.0 KiB")
+    quiet = io.StringIO()
+    rare = syncd.ui.PlainScanProgress(quiet, every=3600.0)
+    rare.scanned(10, 0)
+    assert quiet.getvalue() == ""

@@ -6,6 +6,10 @@ The journal package is the only place with SQL. Every state change is one short
 to the `events` table, so a crash at any instant leaves the journal saying
 exactly what is done, what is in flight and what to do next.
 
+Batches: `batch()` holds one transaction open across many calls (the scanner records a
+few hundred files per commit); each call inside it runs in a savepoint, so every state
+change is still its own compare-and-set and one that raises undoes only itself.
+
 Concurrency:
 - Threads: one `Journal` is shared by the worker threads of a process. The
   single connection is guarded by a `threading.RLock` (re-entrant so a
@@ -23,9 +27,11 @@ strings) round-trip exactly and prefix/range queries compare bytes. Use
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,11 +59,36 @@ CLAIMABLE = (ItemState.READY, ItemState.RETRY)
 # so SQLite uses that index.
 METADATA_DUE = "(state = 'uploaded' OR (state = 'synced' AND desired_digest IS NOT applied_digest))"
 
+# The events of one file (schema.py: events carry path_key(path), indexed).
+EVENTS_OF_PATH = "path_key = ?"
+# Rows with one content hash, through the index on its first 16 hex digits (schema.py):
+# bind (sha256[:16], sha256). A plain `sha256 = ?` is right too, but reads every row. The
+# unary + keeps SQLite from putting the bound hash into substr() (constant propagation),
+# which would no longer match the index's expression.
+FILES_WITH_SHA = "substr(sha256, 1, 16) = ? AND +sha256 = ?"
+
+# Old events are pruned this often at most (after a write), and at most this many per
+# transaction, so pruning never holds the write lock for long.
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNE_CHUNK = 5000
+# One pruning pass stops after this long and comes back soon after: a year of events
+# expiring at once is removed over a few minutes of writes, not in one pause.
+PRUNE_BUDGET_SECONDS = 0.2
+PRUNE_AGAIN_SECONDS = 1.0
+
 # SQLite messages that, at open time, mean the file system cannot do the
 # locking WAL needs (NFS, SMB, some FUSE mounts).
 _LOCKING_HINTS = ("locked", "locking protocol", "disk i/o error", "busy")
 
 _SELECT_FILES = f"SELECT {', '.join(FILE_COLUMNS)} FROM files"
+
+
+def path_key(path: str | os.PathLike[str] | bytes) -> int:
+    """What the event log knows a file by: a 64-bit hash of its path's bytes (two paths of
+    one journal sharing one is a 1 in 10^7 chance at a million paths: a history shown
+    under the wrong name, nothing more)."""
+    raw = path if isinstance(path, bytes) else _p(path)
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
 def _p(path: str | os.PathLike[str]) -> bytes:
@@ -130,18 +161,37 @@ def _state(value: str | None) -> ItemState | None:
 class JournalDb:
     """The connection and its plumbing; the concerns in this package build on it."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        clock: Clock,
+        event_retention: float | None = None,
+    ) -> None:
         self._conn = conn
         self._db: Database | None = None  # made on first use, see db
         self._lock = threading.RLock()  # guards self._conn for worker threads
         self.path = path
         self._clock = clock
+        self._depth = 0  # open _write() levels: 1 = the transaction, more = savepoints
+        # Seconds events are kept (None: for ever); checked after writes, see _prune_events.
+        self.event_retention = event_retention
+        self._prune_due = clock.time()
+        self._pruning = False
 
     # --- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, clock: Clock | None = None) -> Self:
-        """Open (creating and migrating as needed) the journal at `path`."""
+    def open(
+        cls,
+        path: Path,
+        *,
+        clock: Clock | None = None,
+        event_retention_days: float | None = None,
+    ) -> Self:
+        """Open (creating and migrating as needed) the journal at `path`. With
+        `event_retention_days`, events older than that are pruned as the journal is written
+        (never by a process that only reads it)."""
         path = Path(path)
         where = f"journal {printable(str(path))}"
         if path.is_dir():
@@ -166,7 +216,8 @@ class JournalDb:
             )
         except sqlite3.Error as exc:
             raise JournalError(f"{where}: cannot open: {exc}") from None
-        journal = cls(conn, path, clock or SystemClock())
+        retention = None if not event_retention_days else event_retention_days * 86400.0
+        journal = cls(conn, path, clock or SystemClock(), retention)
         try:
             journal._setup()
         except JournalError:
@@ -188,6 +239,10 @@ class JournalDb:
             )
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
         conn.execute("PRAGMA foreign_keys = ON")
+        # Rows that INSERT OR REPLACE deletes fire delete triggers too (state_counts).
+        conn.execute("PRAGMA recursive_triggers = ON")
+        # For the migration that keys events by path (schema.py).
+        conn.create_function("syncd_path_key", 1, path_key, deterministic=True)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -241,22 +296,87 @@ class JournalDb:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taking the write lock up front."""
+        """One short write transaction, taking the write lock up front; inside `batch()`,
+        a savepoint of the batch's transaction (committed with it)."""
         with self._lock:
+            if self._depth:
+                yield from self._savepoint()
+                return
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {printable(str(self.path))}: {exc}") from None
+            self._depth = 1
             try:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                raise JournalError(f"journal {printable(str(self.path))}: {exc}") from None
+            else:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._conn.execute("ROLLBACK")
+                    raise JournalError(f"journal {printable(str(self.path))}: {exc}") from None
+            finally:
+                self._depth = 0
+            self._prune_events()
+
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        name = f"nested{self._depth}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many journal calls, one transaction: each call keeps its own compare-and-set (a
+        savepoint), and all of them are committed together at the end. Other threads wait
+        for the lock meanwhile: keep slow work (hashing, parsing) outside."""
+        with self._write():
+            yield
+
+    def _prune_events(self) -> None:
+        """Drop events older than the retention, oldest first, in short transactions.
+
+        Ids grow with time, so the expired events are a prefix of the table by id: each
+        step reads at most PRUNE_CHUNK ids from the oldest and deletes up to the last
+        expired one. Costs one indexed read when nothing has expired."""
+        now = self._clock.time()
+        if self.event_retention is None or self._pruning or now < self._prune_due:
+            return
+        self._pruning = True
+        try:
+            cutoff = now - self.event_retention
+            started = time.monotonic()
+            self._prune_due = now + PRUNE_EVERY_SECONDS
+            while True:
+                oldest = self._conn.execute("SELECT at FROM events ORDER BY id LIMIT 1").fetchone()
+                if oldest is None or oldest[0] >= cutoff:
+                    return
+                if time.monotonic() - started > PRUNE_BUDGET_SECONDS:
+                    self._prune_due = now + PRUNE_AGAIN_SECONDS
+                    return
+                with self._write() as conn:
+                    last = conn.execute(
+                        "SELECT MAX(id) FROM (SELECT id, at FROM events ORDER BY id LIMIT ?)"
+                        " WHERE at < ?",
+                        (PRUNE_CHUNK, cutoff),
+                    ).fetchone()[0]
+                    if last is None:
+                        return  # an event stamped before a clock jump: the rest waits
+                    conn.execute("DELETE FROM events WHERE id <= ?", (last,))
+        finally:
+            self._pruning = False
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -279,8 +399,9 @@ class JournalDb:
         now: float,
     ) -> None:
         conn.execute(
-            "INSERT INTO events (at, path, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-            (now, _p(path), from_state, to_state, _text(detail)),
+            "INSERT INTO events (at, path_key, from_state, to_state, detail)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (now, path_key(path), from_state, to_state, _text(detail)),
         )
 
     def _get(self, conn: sqlite3.Connection, path: str) -> FileRow | None:

@@ -7,7 +7,16 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from syncd.journal.db import _SELECT_FILES, JournalDb, _p, _row, _text
+from syncd.journal.db import (
+    _SELECT_FILES,
+    EVENTS_OF_PATH,
+    FILES_WITH_SHA,
+    JournalDb,
+    _p,
+    _row,
+    _text,
+    path_key,
+)
 from syncd.model import BAD_SIDECAR, VANISHABLE, FileRow, FileVersion, ItemState, LocalFile
 from syncd.text import printable
 
@@ -29,6 +38,9 @@ Decide = Callable[[FileRow, str, list[FileRow]], Decision]
 # The desired digest of a file whose metadata cannot be read: never equal to an applied
 # digest, so the metadata stage keeps the item on its list (and says why) until it is fixed.
 UNREADABLE_METADATA = "!unreadable"
+
+# Values bound in one IN (...) list: well under SQLite's limit on parameters.
+MAX_PARAMS = 500
 
 
 class Files(JournalDb):
@@ -60,12 +72,14 @@ class Files(JournalDb):
             for item in items:
                 old = self._get(conn, item.path)
                 if old is None:
+                    row_root = root if root_of is None else root_of(item.path)
+                    _check_root(item.path, row_root)
                     conn.execute(
                         "INSERT INTO files (path, root, size, mtime_ns, inode, state,"
                         " stable_since, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
                         (
                             _p(item.path),
-                            _p(root if root_of is None else root_of(item.path)),
+                            _p(row_root),
                             item.size,
                             item.mtime_ns,
                             item.inode,
@@ -191,6 +205,24 @@ class Files(JournalDb):
         )
         return [_row(r) for r in found]
 
+    def find_same_versions(
+        self, versions: Iterable[FileVersion]
+    ) -> dict[FileVersion, list[FileRow]]:
+        """find_same_version for many versions in one query (the scanner asks per batch)."""
+        wanted = set(versions)
+        if not wanted:
+            return {}
+        inodes = sorted({v.inode for v in wanted})
+        found: dict[FileVersion, list[FileRow]] = {}
+        for start in range(0, len(inodes), MAX_PARAMS):
+            part = inodes[start : start + MAX_PARAMS]
+            marks = ", ".join("?" for _ in part)
+            for values in self._read(f"{_SELECT_FILES} WHERE inode IN ({marks})", part):
+                row = _row(values)
+                if row.version in wanted:
+                    found.setdefault(row.version, []).append(row)
+        return found
+
     def move(self, old_path: str, new: LocalFile, root: str, why: str) -> FileRow | None:
         """The file of `old_path` is now at `new.path` (renamed or moved): the row follows
         it, keeping its state, photo_id, content and history. None if the old row is gone
@@ -218,6 +250,7 @@ class Files(JournalDb):
         old = self._get(conn, old_path)
         if old is None or old.state is ItemState.UPLOADING:
             return None
+        _check_root(new.path, root)
         new_raw, old_raw = _p(new.path), _p(old_path)
         conn.execute("DELETE FROM files WHERE path = ?", (new_raw,))
         # Sessions and their acknowledged chunks go with the file; the foreign keys are
@@ -232,7 +265,10 @@ class Files(JournalDb):
         conn.execute("UPDATE chunk_sessions SET path = ? WHERE path = ?", (new_raw, old_raw))
         conn.execute("UPDATE chunk_acks SET path = ? WHERE path = ?", (new_raw, old_raw))
         # The history follows the file: `syncd status NEWPATH` shows all of it.
-        conn.execute("UPDATE events SET path = ? WHERE path = ?", (new_raw, old_raw))
+        conn.execute(
+            f"UPDATE events SET path_key = ? WHERE {EVENTS_OF_PATH}",
+            (path_key(new_raw), path_key(old_raw)),
+        )
         state = str(old.state)
         self._event(conn, old_path, state, None, f"moved to {printable(new.path)} ({why})", now)
         self._event(conn, new.path, state, state, f"moved from {printable(old_path)} ({why})", now)
@@ -271,7 +307,8 @@ class Files(JournalDb):
         self, conn: sqlite3.Connection, sha256: str, exclude_path: str | None
     ) -> list[FileRow]:
         found = conn.execute(
-            f"{_SELECT_FILES} WHERE sha256 = ? ORDER BY created_at, path", (sha256,)
+            f"{_SELECT_FILES} WHERE {FILES_WITH_SHA} ORDER BY created_at, path",
+            (sha256[:16], sha256),
         ).fetchall()
         rows = [_row(r) for r in found]
         return [r for r in rows if r.path != exclude_path]
@@ -378,3 +415,12 @@ class Files(JournalDb):
                 " AND size = ? AND mtime_ns = ?",
                 (row.size, row.mtime_ns),
             )
+
+
+def _check_root(path: str, root: str) -> None:
+    """A row's root is the folder it was found under (its deepest [[watch]] root, or the
+    scan root): the path itself or a folder above it. state_counts relies on it (see
+    Queries.counts); anything else is a bug in the caller."""
+    top = root.rstrip(os.sep) or os.sep
+    if path != top and not path.startswith(top if top == os.sep else top + os.sep):
+        raise ValueError(f"journal: {printable(path)} is not under its root {printable(root)}")

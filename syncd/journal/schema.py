@@ -170,5 +170,62 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at REAL NOT NULL
         )""",
     ),
+    (
+        # Files and bytes per (root, state), kept by triggers on every insert, delete and
+        # change of state, root or size, whoever makes it: `syncd status` and run reports
+        # read a handful of rows instead of counting a million.
+        """CREATE TABLE state_counts (
+            root BLOB NOT NULL,
+            state TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            PRIMARY KEY (root, state)
+        ) WITHOUT ROWID""",
+        "INSERT INTO state_counts (root, state, n, bytes)"
+        " SELECT root, state, COUNT(*), COALESCE(SUM(size), 0) FROM files GROUP BY root, state",
+        """CREATE TRIGGER files_counted_insert AFTER INSERT ON files BEGIN
+            INSERT INTO state_counts (root, state, n, bytes)
+            VALUES (NEW.root, NEW.state, 1, NEW.size)
+            ON CONFLICT (root, state) DO UPDATE SET n = n + 1, bytes = bytes + NEW.size;
+        END""",
+        """CREATE TRIGGER files_counted_delete AFTER DELETE ON files BEGIN
+            UPDATE state_counts SET n = n - 1, bytes = bytes - OLD.size
+            WHERE root = OLD.root AND state = OLD.state;
+        END""",
+        """CREATE TRIGGER files_counted_update AFTER UPDATE OF state, root, size ON files
+        WHEN OLD.state IS NOT NEW.state OR OLD.root IS NOT NEW.root
+            OR OLD.size IS NOT NEW.size BEGIN
+            UPDATE state_counts SET n = n - 1, bytes = bytes - OLD.size
+            WHERE root = OLD.root AND state = OLD.state;
+            INSERT INTO state_counts (root, state, n, bytes)
+            VALUES (NEW.root, NEW.state, 1, NEW.size)
+            ON CONFLICT (root, state) DO UPDATE SET n = n + 1, bytes = bytes + NEW.size;
+        END""",
+        # files_state is the first column of files_state_updated: a second copy of every
+        # row's state that no query needs.
+        "DROP INDEX files_state",
+        # Content is looked up by the first 16 hex digits of its hash (64 bits: a second
+        # row in the same entry is a twin, or one in 10^19), then compared in full: a
+        # quarter of the index (db.FILES_WITH_SHA spells the lookup).
+        "DROP INDEX files_sha256",
+        "CREATE INDEX files_sha_prefix ON files(substr(sha256, 1, 16))",
+        # Events name their file by a 64-bit hash of its path (db.path_key), not a copy of
+        # the path in the row and again in the index: a file's history is four or five
+        # events, and the copies were most of the journal's size. `syncd status PATH` hashes
+        # the path it is given.
+        """CREATE TABLE events_keyed (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            path_key INTEGER NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "INSERT INTO events_keyed (id, at, path_key, from_state, to_state, detail)"
+        " SELECT id, at, syncd_path_key(path), from_state, to_state, detail FROM events",
+        "DROP TABLE events",
+        "ALTER TABLE events_keyed RENAME TO events",
+        "CREATE INDEX events_path_key ON events(path_key)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

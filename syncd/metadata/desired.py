@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -257,6 +257,51 @@ def desired_metadata(
         sig = metadata_signature(media_path, root, base, options, image=image)
         meta = read_metadata(media_path, root, base, options)
     return meta, sig
+
+
+def folder_signer(
+    folder: Path,
+    root: Path,
+    base: Metadata,
+    options: MetadataConfig = DEFAULT_OPTIONS,
+    lookup: SourceLookup = source_version,
+    names: Collection[str] | None = None,
+) -> Callable[[str, str | None], str]:
+    """metadata_signature for the files of one folder, with what they share worked out
+    once: `sign(name, image)` equals `metadata_signature(folder / name, root, base,
+    options, lookup, image)`. `names` are the metadata sources present in the folder
+    (None: not known); when none of them can be a per-file sidecar, a file's own
+    candidates are not looked up (each would be absent). A rescan of a synced archive
+    signs every file: this keeps it a copy of a hash and two updates per file."""
+    start = hashlib.blake2b(digest_size=12)
+    start.update(base.digest().encode())
+    start.update(repr(options).encode())
+    shared = b"".join(
+        b"\0" + os.fsencode(path) + b"\0" + repr(version).encode()
+        for folder_path in _folders(folder / "_", root)
+        for _, path in folder_candidates(folder_path)
+        if (version := lookup(path)) is not None
+    )
+    folder_names = {path.name for _, path in folder_candidates(folder)}
+    per_file = names is None or any(name not in folder_names for name in names)
+
+    def sign(name: str, image: str | None = None) -> str:
+        h = start.copy()
+        h.update(os.fsencode(name))
+        h.update(shared)
+        if per_file:
+            for _, path in per_file_candidates(folder / name):
+                version = lookup(path)
+                if version is not None:
+                    h.update(b"\0" + os.fsencode(path) + b"\0" + repr(version).encode())
+        if image is None:
+            return h.hexdigest()
+        # As metadata_signature: the thumbnail image's own version, by a real stat.
+        version = source_version(folder / image)
+        h.update(b"\0image\0" + os.fsencode(image) + b"\0" + repr(version).encode())
+        return f"{h.hexdigest()}{_IMAGE_MARK}{image}"
+
+    return sign
 
 
 def read_metadata(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +24,7 @@ from syncd.metadata.desired import (
     SourceLookup,
     SourceVersion,
     desired_metadata,
+    folder_signer,
     is_sidecar,
     metadata_signature,
     read_metadata,
@@ -246,6 +247,20 @@ class ConfigProbe:
         return metadata_signature(
             Path(path), Path(root), base, ctx.config.metadata, lookup, image=image
         )
+
+    def signer(
+        self, folder: str, scan_root: str, lookup: SourceLookup, names: Collection[str] | None
+    ) -> Callable[[str, str | None], str]:
+        ctx = self._ctx
+        anyone = str(Path(folder) / "_")  # settings and layers are the same for its files
+        root = self.root_of(anyone, scan_root)
+        base = ctx.base_metadata(anyone)
+        sign = folder_signer(Path(folder), Path(root), base, ctx.config.metadata, lookup, names)
+
+        def signature(name: str, previous: str | None) -> str:
+            return sign(name, signed_image(previous))  # the image the last one covered
+
+        return signature
 
     def digest(self, path: str, root: str) -> str:
         ctx = self._ctx

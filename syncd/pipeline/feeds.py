@@ -121,7 +121,7 @@ class ScanFeed:
         if not self._queue:
             return
         journal = self.ctx.journal
-        for row in journal.rows_in([ItemState.READY, ItemState.RETRY], roots=self.root_names):
+        for row in journal.iter_rows([ItemState.READY, ItemState.RETRY], roots=self.root_names):
             self.announcer.ready(row.path, row.size)
         self.announcer.flush()
 

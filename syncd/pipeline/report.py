@@ -61,9 +61,11 @@ def fill_report(
     synced_paths: set[str],
 ) -> RunReport:
     """Counts, failures, what did not land and what another process holds, from the journal."""
-    # Files this run synced that are still synced now (one may have changed again).
-    synced_now = journal.rows_in([ItemState.SYNCED], roots=roots, updated_since=report.started_at)
-    report.synced_by_run = sum(1 for r in synced_now if r.path in synced_paths)
+    # Files this run synced that are still synced now (one may have changed again): looked
+    # up by path, not by loading every file synced since the run started.
+    report.synced_by_run = journal.count_of(
+        synced_paths, [ItemState.SYNCED], roots=roots, updated_since=report.started_at
+    )
     report.counts = journal.counts(roots=roots)
     report.failed = journal.rows_in([ItemState.FAILED], roots=roots)
     for row in journal.rows_in(list(NOT_LANDED), roots=roots):
@@ -80,8 +82,7 @@ def fill_report(
 def skipped_since(journal: Journal, roots: Sequence[str], started_at: float) -> list[FileRow]:
     """Empty files and duplicates are not failures, but each is named once, by the run that
     decided it (a rerun does not repeat them)."""
-    rows = journal.rows_in([ItemState.SKIPPED], roots=roots)
-    return [r for r in rows if r.updated_at >= started_at]
+    return journal.rows_in([ItemState.SKIPPED], roots=roots, updated_since=started_at)
 
 
 def held_elsewhere(row: FileRow, owner: str) -> bool:
