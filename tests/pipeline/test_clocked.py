@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -166,7 +167,7 @@ def context(sandbox_config: Path) -> Iterator[tuple[RunContext, FakeClock]]:
 
 
 def add_ready(journal: Journal, path: str) -> None:
-    journal.observe_batch([LocalFile(path, 10, 1000, 7)], "/r")
+    journal.observe_batch([LocalFile(path, 10, 1000, 7)], os.path.dirname(path))
     assert journal.mark_ready(path, SHA, expect_size=10, expect_mtime_ns=1000)
 
 
