@@ -227,5 +227,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE events_keyed RENAME TO events",
         "CREATE INDEX events_path_key ON events(path_key)",
     ),
+    (
+        # The consumer key the journal's site was last confirmed with: a run at the bound
+        # domain with this key trusts the binding without asking site/get (a re-push of a
+        # synced tree sends nothing); new credentials at the same domain are asked about.
+        "ALTER TABLE site ADD COLUMN consumer_key TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

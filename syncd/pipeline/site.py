@@ -3,12 +3,12 @@
 Every answer a journal gives (this file is synced, that one is a copy of a file already
 on the site, this album has that id) is about one site. The first run that uses a journal
 records the site in it: the configured domain and the `site_id` that `site/get` answers.
-A later run at that same domain trusts the record and asks nothing (a domain names one
-site, and an unchanged re-push must cost zero requests). A run at any other domain asks
-`site/get` and refuses (SiteMismatch, exit status 2, both sites named) when the journal
-belongs to another site. The same site_id at another domain is the same site (a second
-domain, or a corrected typo that pointed at the same site): the journal follows the new
-domain.
+A later run at that same domain with the same consumer key trusts the record and asks
+nothing (an unchanged re-push must cost zero requests). A run at any other domain, or with
+other credentials (a site re-created at the same address), asks `site/get` and refuses
+(SiteMismatch, exit status 2, both sites named) when the journal belongs to another site.
+The same site_id at another domain is the same site (a second domain, or a corrected typo
+that pointed at the same site): the journal follows the new domain.
 
 When `site/get` cannot be reached (or a dry run, which sends nothing), the domains are
 compared instead, and an unbound journal stays unbound until a run can ask.
@@ -51,7 +51,12 @@ def check_site(
     SiteMismatch naming both sites. Returns the binding (None: unbound, and the site could
     not be asked)."""
     bound = journal.site()
-    if bound is not None and bound.site_id and bound.domain.lower() == site.domain.lower():
+    if (
+        bound is not None
+        and bound.site_id
+        and bound.domain.lower() == site.domain.lower()
+        and bound.consumer_key == site.consumer_key
+    ):
         return bound
     info: dict[str, Any] | None = None
     if site_get is not None:
@@ -71,7 +76,7 @@ def check_site(
             return None
         # Another process may bind it at the same moment: the first binding holds, and is
         # compared below like any other.
-        bound = journal.bind_site(site.domain, site_id, site_name)
+        bound = journal.bind_site(site.domain, site_id, site_name, site.consumer_key)
         log.info("journal %s belongs to %s", printable(str(journal.path)), bound.describe())
     if bound.site_id and site_id:
         same = bound.site_id == site_id
@@ -79,13 +84,16 @@ def check_site(
         same = bound.domain.lower() == site.domain.lower()
     if not same:
         raise _mismatch(journal.path, bound, site, asked)
+    if not site_id:
+        return bound  # not confirmed by the site: nothing new to remember
     if bound.domain != site.domain:
         log.info(
             "%s answers as the journal's site (%s): the journal follows the new domain",
             site.domain,
             bound.describe(),
         )
-        journal.rename_site(site.domain, site_name)
+    if bound.domain != site.domain or bound.consumer_key != site.consumer_key:
+        journal.confirm_site(site.domain, site_name, site.consumer_key)
     return journal.site()
 
 

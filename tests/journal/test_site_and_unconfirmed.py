@@ -14,17 +14,19 @@ from syncd.model import LocalFile
 def test_the_first_binding_holds(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.db") as journal:
         assert journal.site() is None
-        first = journal.bind_site("video.example.com", "123", "Example")
-        again = journal.bind_site("other.example.com", "999", "Other")
+        first = journal.bind_site("video.example.com", "123", "Example", "key-1")
+        again = journal.bind_site("other.example.com", "999", "Other", "key-9")
         assert again == first == journal.site()
         assert first.describe() == "video.example.com (site_id 123, 'Example')"
-        journal.rename_site("videos.example.com", None)
+        assert "key-1" not in first.describe()
+        journal.confirm_site("videos.example.com", None, "key-2")
         renamed = journal.site()
         assert renamed is not None
-        assert (renamed.domain, renamed.site_id, renamed.site_name) == (
+        assert (renamed.domain, renamed.site_id, renamed.site_name, renamed.consumer_key) == (
             "videos.example.com",
             "123",
             "Example",
+            "key-2",
         )
 
 
@@ -37,7 +39,7 @@ def test_two_processes_binding_at_once_agree(tmp_path: Path) -> None:
     def bind(n: int) -> None:
         with Journal.open(path) as journal:  # a connection of its own, as a process has
             start.wait()
-            results.append(journal.bind_site(f"site-{n}.example.com", str(n), None).domain)
+            results.append(journal.bind_site(f"site-{n}.example.com", str(n), None, "k").domain)
 
     threads = [threading.Thread(target=bind, args=(n,)) for n in range(4)]
     for t in threads:
@@ -50,10 +52,12 @@ def test_two_processes_binding_at_once_agree(tmp_path: Path) -> None:
 def test_a_journal_of_the_previous_schema_gets_the_new_tables(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    for step in MIGRATIONS[:-1]:
+    # The schema as it was just before the step that added the site table.
+    before = next(i for i, step in enumerate(MIGRATIONS) if "CREATE TABLE site " in step[0])
+    for step in MIGRATIONS[:before]:
         for statement in step:
             conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute(f"PRAGMA user_version = {before}")
     conn.commit()
     conn.close()
     with Journal.open(path) as journal:

@@ -71,6 +71,42 @@ def test_a_journal_of_one_site_refuses_a_push_to_another(
     assert other_site.items() == []
 
 
+def test_a_site_recreated_at_the_same_address_is_asked_about_and_refused(
+    tmp_path: Path,
+) -> None:
+    """A re-push at the journal's own domain with its own credentials asks nothing; other
+    credentials at the same domain (a site re-created there, a test site swapped for
+    production behind one name) make the run ask site/get, and refuse another site."""
+    tree = tmp_path / "tree"
+    make_tree(tree, 2)
+    journal = tmp_path / "journal.db"
+    first = Sandbox(data_dir=tmp_path / "first-data", control=True, seed=1)
+    first.start()
+    try:
+        config = first.write_config(tmp_path / "first.toml", journal_path=journal)
+        assert run_syncd(config, "push", "--no-wait", tree).returncode == 0
+        before = len(first.requests)
+        again = run_syncd(config, "push", "--no-wait", tree)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert first.requests[before:] == []  # trusted at its own domain: nothing asked
+        port, first_site = first.port, site_id(first)
+    finally:
+        first.stop()
+    second = Sandbox(data_dir=tmp_path / "second-data", control=True, seed=2, port=port)
+    second.start()
+    try:
+        assert second.domain == first.domain
+        moved = second.write_config(tmp_path / "second.toml", journal_path=journal)
+        result = run_syncd(moved, "push", "--no-wait", tree)
+        assert result.returncode == 2, result.stdout + result.stderr
+        for named in (first_site, site_id(second)):
+            assert f"site_id {named}" in result.stderr, result.stderr
+        assert [r.method for r in second.requests] == ["site/get"]  # and nothing else
+        assert second.items() == []
+    finally:
+        second.stop()
+
+
 def test_the_same_tree_with_default_journal_paths_lands_on_both_sites_once(
     sandbox: Sandbox, other_site: Sandbox, tmp_path: Path
 ) -> None:
