@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 from common import PYTHON
 
+from syncd.journal.db import path_key
+
 # The daemon's settings for the benchmarks: files are complete after a second of quiet
 # (the issue's latency target is stated for stable_seconds = 1).
 WATCH_CONFIG = """
@@ -97,8 +99,9 @@ class JournalPeek:
 
     def first_event_at(self, path: Path, to_state: str) -> float | None:
         found = self._query(
-            "SELECT MIN(at) FROM events WHERE path = ? AND to_state = ?",
-            (os.fsencode(path), to_state),
+            # Events name their file by a hash of its path (issue 15's keyed event log).
+            "SELECT MIN(at) FROM events WHERE path_key = ? AND to_state = ?",
+            (path_key(os.fsencode(path)), to_state),
         )
         value = found[0][0] if found else None
         return None if value is None else float(value)  # type: ignore[arg-type]
