@@ -249,26 +249,30 @@ def test_a_stop_while_looking_for_copies_keeps_the_record_of_what_landed(
     assert row.state is ItemState.SYNCED
 
 
-def test_an_item_under_the_marker_with_another_title_than_the_upload_sent_is_held(
-    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("mode", "method"), [("direct", "photo/upload"), ("token", REDEEM)], ids=["direct", "token"]
+)
+def test_an_item_found_with_another_title_than_the_upload_sent_is_held(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, mode: str, method: str
 ) -> None:
-    """Both uploads are stored and their answers cut; the lookup that follows, in the same
-    claim, knows the title sent. The first file's item is retitled before its lookup is
-    answered (as a site answering someone else's item would show it): held, naming it. The
-    second's title comes back as the site stores it (HTML stripped): that is a match."""
+    """Both uploads are stored and their answers cut; the lookup that follows (by marker, or
+    by the token this claim asked for), in the same claim, knows the title sent. The first
+    file's item is retitled before its lookup is answered (as a site answering someone
+    else's item would show it): held, naming it. The second's title comes back as the site
+    stores it (HTML stripped): that is a match."""
     append_config(sandbox_config, "[upload]\nlookup_before_upload = false")
     tree = tmp_path / "tree"
     first, second = make_tree(tree, 2, size=1000)
     for path in (first, second):
         sidecar = path.with_name(path.name + ".json")
         sidecar.write_text('{"title": "<b>Sunset</b>  over Oslo"}', encoding="utf-8")
-    sandbox.faults.add("photo/upload", cut_after_store=True, count=2)
+    sandbox.faults.add(method, cut_after_store=True, count=2)
 
     # The first photo/list is the first file's lookup after its cut upload (nothing asks
     # before a first upload here): hold it while the stored item is retitled.
     with HeldRequests(sandbox, "photo/list", timeout=PUSH_TIMEOUT) as held:
         proc = start_syncd(
-            sandbox_config, "push", "--no-wait", "--mode", "direct", "--concurrency", "1", tree
+            sandbox_config, "push", "--no-wait", "--mode", mode, "--concurrency", "1", tree
         )
         wait_until(lambda: held.arrived >= 1, "the lookup after the cut upload")
         [stored] = sandbox.items()
@@ -287,7 +291,8 @@ def test_an_item_under_the_marker_with_another_title_than_the_upload_sent_is_hel
         None,
     )
     message = held_row.error_message or ""
-    assert f"photo {stored['photo_id']} answers to {identity_tag(sha256_of(first))}" in message
+    what = identity_tag(sha256_of(first)) if mode == "direct" else "its upload token"
+    assert f"photo {stored['photo_id']} answers to {what}" in message
     assert "its title is \"someone else's video\", the upload sent 'Sunset over Oslo'" in message
     assert adopted.state is ItemState.SYNCED
     assert adopted.photo_id == next(
