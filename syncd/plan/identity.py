@@ -12,16 +12,28 @@ list answer lets us check:
 - `creation_date_ansi`, when the caller knows when the earliest attempt that could have
   stored the item began, is not before it. The answer's times are in the site's own zone,
   which it does not name, so an item counts as too old only when it is older than that
-  moment by more than any zone offset (see SITE_ZONE_SLACK).
+  moment by more than any zone offset (see SITE_ZONE_SLACK);
+- `title`, when the caller knows the title that attempt sent (`Expected.title`), is that
+  title as the site stores it: HTML stripped (spec section 6), entities decoded, white
+  space collapsed (`stored_title`).
 
-Titles are not compared: the site rewrites them (HTML stripped, a default from the file
-name) and they may change legitimately between an upload and a later lookup. Duration is
-not compared: syncd does not read media files.
+The title is known only for an attempt made in the same claim of the file (the caller's
+own request, seconds earlier): an attempt of an earlier claim may have sent another
+title (the sidecar was edited since), another host's copy carries that host's metadata,
+and an item found for a lost journal may have been retitled on the site since; those
+are not compared (None), since a mismatch there says nothing about the content. Nor is a
+title we did not send (the site then makes one up from the file name), nor one the answer
+leaves out. The one legitimate match this can hold: another host's copy of the same
+content, uploaded in the same moments with other metadata; held, it waits for `syncd
+retry`, whose attempt compares no title. Duration is not compared: syncd does not read
+media files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +53,9 @@ class Expected:
     # that could have stored it began then); None when unknown (another host, a lost
     # journal: the upload may be years old).
     not_before: float | None = None
+    # The title that attempt sent; None when none was sent or it is not known for certain
+    # (see the module doc): then titles say nothing.
+    title: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +80,27 @@ class CopiesVerdict:
     duplicates: tuple[RemoteItem, ...] = ()
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def stored_title(text: str) -> str:
+    """A title as the site stores and answers it: HTML stripped, entities decoded, white
+    space runs as one space, trimmed. Applied to both sides before they are compared, so
+    a site that answers `&amp;` for `&` or collapses spaces still matches."""
+    return " ".join(html.unescape(_TAG.sub("", text)).split())
+
+
 def contradiction(item: RemoteItem, expected: Expected) -> str | None:
     """What in the answer shows that `item` cannot hold this file's upload, or None."""
     if item.original_size is not None and item.original_size != expected.size:
         return f"its original_size is {item.original_size} bytes, the file's {expected.size}"
+    if expected.title is not None:
+        sent = stored_title(expected.title)
+        found = stored_title(item.title)
+        # An empty side says nothing: a title left out of the answer, or none sent (the
+        # site then names the item after the file).
+        if sent and found and sent != found:
+            return f"its title is {found!r}, the upload sent {sent!r}"
     if expected.not_before is not None and item.created is not None:
         # The latest moment the site-local time can stand for, in UTC.
         latest = item.created.replace(tzinfo=dt.UTC) + SITE_ZONE_SLACK

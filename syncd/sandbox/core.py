@@ -216,6 +216,7 @@ class Sandbox:
                     "albums": [albums[a] for a in item["album_ids"] if a in albums],
                     "album_ids": list(item["album_ids"]),
                     "published": item["published"],
+                    "publish_date": item.get("publish_date"),  # as it was given
                     "upload_token": item["upload_token"],
                     "created_by": item["created_by"],
                     "filename": item["filename"],

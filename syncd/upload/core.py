@@ -171,12 +171,19 @@ class Uploader:
         """A transfer guard for one attempt (or one chunk) of `row`."""
         return TransferGuard(row, stop=self.stop, throttle=self.throttle, progress=self.progress)
 
-    def find_landed(self, row: FileRow, *, earlier_attempt: bool) -> RemoteItem | None:
+    def find_landed(
+        self, row: FileRow, *, earlier_attempt: bool, sent_title: str | None = None
+    ) -> RemoteItem | None:
         """The item on the site that holds this row's content (by identity marker), or None.
 
         `earlier_attempt`: an attempt of ours may have stored it (then the item cannot be
-        older than the row). Raises Held when the answer cannot be believed."""
-        expected = Expected(row.size, row.created_at if earlier_attempt else None)
+        older than the row). `sent_title`: the title every such attempt sent, when that is
+        certain (see syncd.plan.identity). Raises Held when the answer cannot be believed."""
+        expected = Expected(
+            row.size,
+            row.created_at if earlier_attempt else None,
+            sent_title if earlier_attempt else None,
+        )
         return self.landed.by_marker(row, expected, earlier_attempt=earlier_attempt)
 
     def found_earlier(self, row: FileRow, item: RemoteItem, *, earlier_attempt: bool) -> None:

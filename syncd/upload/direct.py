@@ -28,11 +28,14 @@ def upload_direct(
     # attempts counts claims; >1 means an earlier claim's attempt may have landed.
     earlier = row.attempts > 1
     check_first = up.ask_first or earlier
+    # The title the attempts that may have landed sent: known only when all of them were
+    # made by this claim, with this plan (an earlier claim's may have sent another).
+    sent_title: str | None = None
 
     def attempt() -> tuple[RemoteItem, bool]:
-        nonlocal check_first, earlier
+        nonlocal check_first, earlier, sent_title
         if check_first:
-            landed = up.find_landed(row, earlier_attempt=earlier)
+            landed = up.find_landed(row, earlier_attempt=earlier, sent_title=sent_title)
             if landed is not None:
                 up.found_earlier(row, landed, earlier_attempt=earlier)
                 return landed, True
@@ -43,6 +46,8 @@ def upload_direct(
             result = up.client.photo_upload(FileSlice(row.path, on_read=guard), plan.fields)
         except SyncdError as exc:
             if may_have_landed(exc):
+                if not earlier:  # the first attempt that may have landed: all are ours
+                    sent_title = plan.fields.get("title")
                 check_first = earlier = True
             raise
         item = RemoteItem(photo_id=result.photo_id, token=result.token, tree_id=result.tree_id)

@@ -127,13 +127,17 @@ class TokenUpload:
         self.journal = up.journal
         self.filename = os.path.basename(row.path)
         self.completed: RemoteItem | None = None  # named by the answer to the last chunk
+        # Tokens this claim asked for, with this plan's title: an item under one of them
+        # carries that title (a token resumed from an earlier claim may carry another).
+        self.started: set[str] = set()
 
     # --- the site's truth ---------------------------------------------------
 
     def landed_by_token(self, session: ChunkSession) -> RemoteItem | None:
         """The item uploaded under the session's token (checked before it is believed)."""
         # The item cannot be older than the token.
-        expected = Expected(self.row.size, session.created_at)
+        title = self.plan.fields.get("title") if session.upload_token in self.started else None
+        expected = Expected(self.row.size, session.created_at, title)
         return self.up.landed.by_token(self.row, session.upload_token, expected)
 
     def _retry(self, fn: Callable[[], object]) -> object:
@@ -154,6 +158,7 @@ class TokenUpload:
         )
         assert isinstance(answer, dict)
         token = str(answer["upload_token"])
+        self.started.add(token)
         now = self.up.clock.time()
         size = self.chunk_size if self.chunked else max(1, self.row.size)
         self.journal.save_session(

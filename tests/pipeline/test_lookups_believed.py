@@ -6,16 +6,23 @@ recorded against an item that is not its own."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pipeline_helpers import (
+    PUSH_TIMEOUT,
+    HeldRequests,
+    append_config,
     assert_once_each,
     items_by_sha,
+    journal_path,
     make_tree,
     run_syncd,
     sha256_of,
+    start_syncd,
     upload_requests,
 )
 
@@ -240,3 +247,82 @@ def test_a_stop_while_looking_for_copies_keeps_the_record_of_what_landed(
     [item] = sandbox.items()
     assert row is not None and row.photo_id == str(item["photo_id"])
     assert row.state is ItemState.SYNCED
+
+
+@pytest.mark.parametrize(
+    ("mode", "method"), [("direct", "photo/upload"), ("token", REDEEM)], ids=["direct", "token"]
+)
+def test_an_item_found_with_another_title_than_the_upload_sent_is_held(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path, mode: str, method: str
+) -> None:
+    """Both uploads are stored and their answers cut; the lookup that follows (by marker, or
+    by the token this claim asked for), in the same claim, knows the title sent. The first
+    file's item is retitled before its lookup is answered (as a site answering someone
+    else's item would show it): held, naming it. The second's title comes back as the site
+    stores it (HTML stripped): that is a match."""
+    append_config(sandbox_config, "[upload]\nlookup_before_upload = false")
+    tree = tmp_path / "tree"
+    first, second = make_tree(tree, 2, size=1000)
+    for path in (first, second):
+        sidecar = path.with_name(path.name + ".json")
+        sidecar.write_text('{"title": "<b>Sunset</b>  over Oslo"}', encoding="utf-8")
+    sandbox.faults.add(method, cut_after_store=True, count=2)
+
+    # The first photo/list is the first file's lookup after its cut upload (nothing asks
+    # before a first upload here): hold it while the stored item is retitled.
+    with HeldRequests(sandbox, "photo/list", timeout=PUSH_TIMEOUT) as held:
+        proc = start_syncd(
+            sandbox_config, "push", "--no-wait", "--mode", mode, "--concurrency", "1", tree
+        )
+        wait_until(lambda: held.arrived >= 1, "the lookup after the cut upload")
+        [stored] = sandbox.items()
+        assert stored["sha256"] == sha256_of(first) and stored["title"] == "Sunset  over Oslo"
+        retitle(sandbox, stored["photo_id"], "someone else's video")
+        held.release()
+        out, err = proc.communicate(timeout=PUSH_TIMEOUT)
+
+    assert proc.returncode == 1, out.decode() + err.decode()
+    with Journal.open(journal_path(sandbox_config)) as journal:
+        rows = {r.path: r for r in journal.rows_in(list(ItemState))}
+    held_row, adopted = rows[str(first)], rows[str(second)]
+    assert (held_row.state, held_row.error_code, held_row.photo_id) == (
+        ItemState.FAILED,
+        "held",
+        None,
+    )
+    message = held_row.error_message or ""
+    what = identity_tag(sha256_of(first)) if mode == "direct" else "its upload token"
+    assert f"photo {stored['photo_id']} answers to {what}" in message
+    assert "its title is \"someone else's video\", the upload sent 'Sunset over Oslo'" in message
+    assert adopted.state is ItemState.SYNCED
+    assert adopted.photo_id == next(
+        str(i["photo_id"]) for i in sandbox.items() if i["sha256"] == sha256_of(second)
+    )
+    # Neither file was sent again.
+    assert upload_requests(sandbox) == 2 and len(sandbox.items()) == 2
+    # Once the operator has looked, `syncd retry` lets the next run take the item: that
+    # attempt's lookup follows another run's attempt, whose title is not known for certain.
+    assert run_syncd(sandbox_config, "retry", "--all").returncode == 0
+    again = run_syncd(sandbox_config, "push", "--no-wait", tree)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with Journal.open(journal_path(sandbox_config)) as journal:
+        row = journal.get(str(first))
+    assert row is not None and row.photo_id == str(stored["photo_id"])
+    assert upload_requests(sandbox) == 2 and len(sandbox.items()) == 2
+
+
+def retitle(sandbox: Sandbox, photo_id: object, title: str) -> None:
+    """Change an item's title in the sandbox's own state (no HTTP)."""
+    with sandbox.state.lock:
+        record = sandbox.state.get("items", photo_id)
+        assert record is not None
+        record["title"] = title
+        sandbox.state.put("items", photo_id, record)
+
+
+def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    """Wait for an event another process causes (polled; fails after PUSH_TIMEOUT)."""
+    deadline = time.monotonic() + PUSH_TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)

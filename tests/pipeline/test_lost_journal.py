@@ -8,20 +8,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from pipeline_helpers import (
     PUSH_TIMEOUT,
+    HeldRequests,
     assert_once_each,
     make_tree,
     run_syncd,
+    sha256_of,
     start_syncd,
     upload_requests,
 )
 
 from syncd.config import load_config
 from syncd.journal import Journal
-from syncd.model import ItemState
+from syncd.model import IDENTITY_NAMESPACE, ItemState, identity_tag
 from syncd.push import Push, PushOptions
 from syncd.retry import RetryPolicy
 from syncd.sandbox import Sandbox
@@ -35,9 +38,25 @@ def states(journal_file: Path) -> dict[str, tuple[ItemState, str | None]]:
         return {r.path: (r.state, r.photo_id) for r in journal.rows_in(list(ItemState))}
 
 
+def uploads_by_marker(sandbox: Sandbox) -> Counter[str]:
+    """How many photo/upload requests carried each identity marker."""
+    prefix = f"{IDENTITY_NAMESPACE}:"
+    return Counter(
+        tag
+        for r in sandbox.requests
+        if r.method == "photo/upload"
+        for tag in r.params.get("tags", "").split()
+        if tag.startswith(prefix)
+    )
+
+
 def test_two_hosts_pushing_the_same_files_at_once_leave_one_item_each(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
+    """The race itself: each host's first upload (of clip000, the first file in path order,
+    one file at a time) is held until the other host's has arrived too, so both hosts asked
+    the site before either upload was stored, and both upload it. The check after an upload
+    then keeps the older item and its host deletes the newer one."""
     tree = tmp_path / "tree"
     files = make_tree(tree, FILES)
     hosts = []
@@ -45,15 +64,27 @@ def test_two_hosts_pushing_the_same_files_at_once_leave_one_item_each(
         config = tmp_path / f"{name}.toml"
         sandbox.write_config(config, journal_path=tmp_path / f"{name}.db")
         hosts.append(config)
-    procs = [start_syncd(config, "push", "--no-wait", tree) for config in hosts]
-    for proc in procs:
-        out, err = proc.communicate(timeout=PUSH_TIMEOUT)
-        assert proc.returncode == 0, out.decode() + err.decode()
+    with HeldRequests(sandbox, "photo/upload", release_at=2, timeout=PUSH_TIMEOUT) as held:
+        procs = [
+            start_syncd(config, "push", "--no-wait", "--concurrency", "1", tree) for config in hosts
+        ]
+        for proc in procs:
+            out, err = proc.communicate(timeout=PUSH_TIMEOUT)
+            assert proc.returncode == 0, out.decode() + err.decode()
 
+    assert held.max_in_flight == 2  # both first uploads were waiting at once
+    sent = uploads_by_marker(sandbox)
+    assert sum(sent.values()) == upload_requests(sandbox)  # every upload was direct
+    assert sent[identity_tag(sha256_of(files[0]))] == 2  # both hosts sent clip000
+    # Each upload beyond one per file left a newer copy, deleted by the host that made it.
+    deletes = [r for r in sandbox.requests if r.method == "photo/delete"]
+    assert len(deletes) == upload_requests(sandbox) - FILES >= 1
     assert_once_each(sandbox, files)
     a, b = (states(tmp_path / f"{name}.db") for name in ("host-a", "host-b"))
     assert {s for s, _ in a.values()} == {s for s, _ in b.values()} == {ItemState.SYNCED}
     assert a == b  # both journals name the same item for each file
+    kept = {str(item["photo_id"]) for item in sandbox.items()}
+    assert {photo for _, photo in a.values()} == kept
 
 
 def test_a_deleted_journal_does_not_upload_the_archive_again(

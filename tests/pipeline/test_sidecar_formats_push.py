@@ -1,6 +1,7 @@
 """XMP and YAML sidecars as the tools write them, pushed through the real pipeline to the
-sandbox: each item gets its title, description and tags (and the configured rating variable);
-each bad sidecar fails only its own file, with a message naming it."""
+sandbox: each item gets its title, description, tags, publish date and coordinates (and the
+configured rating variable); each bad sidecar fails only its own file, with a message naming
+it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import append_config, journal_states, run_syncd, sha256_of
 
 from syncd.model import IDENTITY_NAMESPACE, ItemState
@@ -26,6 +28,8 @@ GOOD = {
             # Multi-word tags go with their words joined ([upload] tag_word_joiner).
             "tags": ["Oslo", "Oslofjord", "golden_hour", "ferry", "sunset"],
             "custom": {"rating": "4"},
+            "publish_date": "2023-06-10 18:22:05",
+            "coordinates": [(59.91199, 10.73912)],
         },
     ),
     "bryggen.jpg": (
@@ -36,6 +40,8 @@ GOOD = {
             "description": "The Hanseatic wharf, seen from Vågen.",
             "tags": ["Bergen", "rain", "UNESCO_world_heritage"],
             "custom": {"rating": "3"},
+            "publish_date": "2022-08-14 09:12:44",
+            "coordinates": [(60.39602, 5.32345)],
         },
     ),
     "paris.mp4": (
@@ -46,6 +52,8 @@ GOOD = {
             "description": "Anna's first visit to the Eiffel Tower &lt;3",
             "tags": ["Paris", "Anna_Müller", "Summer_holiday_2019"],
             "custom": {"rating": "5"},
+            "publish_date": "2019-07-21 14:03:11",
+            "coordinates": [(48.85835, 2.29511)],
         },
     ),
     "interview.mp4": (
@@ -56,6 +64,8 @@ GOOD = {
             "description": "Recorded at the Trondheim folk music archive, spring 2021.",
             "tags": ["interview", "folk_music", "Hardanger_fiddle"],
             "custom": {"rating": "2"},
+            "publish_date": "2021-03-04 10:20:30",
+            "coordinates": [(63.4305, 10.395)],
         },
     ),
     "gausta.mp4": (
@@ -68,6 +78,8 @@ GOOD = {
             "custom": {"recorded_by": "Øystein Å. Ødegård"},
             "albums": ["Turer"],
             "published": False,
+            "publish_date": "2023-10-07 11:30:00",
+            "coordinates": [(59.8543, 8.6484)],
         },
     ),
 }
@@ -114,6 +126,12 @@ def test_tool_written_sidecars_reach_the_site_and_bad_ones_fail_alone(
         assert item["custom"] == expected["custom"], media
         assert item["albums"] == expected.get("albums", []), media
         assert item["published"] is expected.get("published", True), media
+        # photoshop:DateCreated / xmp:CreateDate (publish_date in YAML) went with the
+        # upload; exif:GPS* (coordinates in YAML) by photo/coordinate/add.
+        assert item["publish_date"] == expected["publish_date"], media
+        assert item["coordinates"] == [
+            pytest.approx(c, abs=1e-7) for c in expected["coordinates"]
+        ], media
 
     states = journal_states(sandbox_config)
     failed = {entry["path"]: entry["message"] for entry in report["failed"]}

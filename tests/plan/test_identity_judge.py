@@ -1,12 +1,15 @@
 """Issue 12, defect 3: what a lookup found is judged before it is believed. Pure decisions:
-one item or several, its size, its creation time against the attempt, the oldest copy."""
+one item or several, its size, its creation time against the attempt, the title the attempt
+sent, the oldest copy."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from syncd.model import RemoteItem
-from syncd.plan.identity import SITE_ZONE_SLACK, Expected, judge, judge_copies
+from syncd.plan.identity import SITE_ZONE_SLACK, Expected, judge, judge_copies, stored_title
 
 MARK = "syncd:" + "ab" * 16
 
@@ -69,3 +72,53 @@ def test_after_an_upload_the_one_older_copy_wins() -> None:
     assert judge_copies(own, [item("10", size=5)], Expected(1000)).adopt is None
     # Ids that are not numbers give no order: ours stays.
     assert judge_copies(item("x"), [item("10")], Expected(1000)).adopt is None
+
+
+def titled(title: str) -> RemoteItem:
+    return RemoteItem(photo_id="7", title=title, original_size=1000)
+
+
+TITLE_CASES = [
+    # (title the attempt sent, title the site answers, matches)
+    ("Sunset", "Sunset", True),
+    # What the site does to a title: HTML stripped, entities, white space.
+    ("<b>Sunset</b> over <i>Oslo</i>", "Sunset over Oslo", True),
+    ("Fish & chips", "Fish &amp; chips", True),
+    ("  Sunset   over\tOslo ", "Sunset over Oslo", True),
+    ("Ødegård på toppen", "Ødegård på toppen", True),
+    # Another title is another upload: held.
+    ("Sunset", "Sunrise", False),
+    ("Sunset", "sunset", False),
+    ("Sunset over Oslo", "Sunset", False),
+    # An empty side says nothing: none sent (the site names the item after the file),
+    # or the answer left it out.
+    ("", "clip001", True),
+    ("<br>", "clip001", True),
+    ("Sunset", "", True),
+]
+
+
+@pytest.mark.parametrize(("sent", "answered", "matches"), TITLE_CASES)
+def test_the_title_the_attempt_sent_must_be_the_items(
+    sent: str, answered: str, matches: bool
+) -> None:
+    verdict = judge([titled(answered)], Expected(1000, title=sent), MARK)
+    if matches:
+        assert verdict.item == titled(answered) and verdict.held is None
+    else:
+        assert verdict.item is None and verdict.held is not None
+        assert "photo 7" in verdict.held and MARK in verdict.held
+        assert f"its title is {answered!r}, the upload sent {sent!r}" in verdict.held
+    # An unknown title (another claim's attempt, another host, a lost journal): not compared.
+    assert judge([titled(answered)], Expected(1000), MARK).item == titled(answered)
+
+
+def test_titles_of_other_hosts_copies_are_not_compared() -> None:
+    # After an upload the others' titles are their hosts' business: the older copy wins.
+    own = RemoteItem(photo_id="12", title="ours", original_size=1000)
+    other = RemoteItem(photo_id="10", title="theirs", original_size=1000)
+    assert judge_copies(own, [other], Expected(1000)).adopt == other
+
+
+def test_stored_title_is_what_the_site_keeps() -> None:
+    assert stored_title("<p>A &lt;3 B</p>\n") == "A <3 B"

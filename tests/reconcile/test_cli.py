@@ -7,8 +7,9 @@ import json
 import shlex
 from pathlib import Path
 
-from reconcile_helpers import append_config, make_tree, push, rows, run_syncd
+from reconcile_helpers import append_config, make_tree, push, rows, run_syncd, sha256_of
 
+from syncd.model import identity_tag
 from syncd.sandbox import Sandbox
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "syncd-reconcile.service"
@@ -34,6 +35,35 @@ def test_max_delete_exceeded_deletes_nothing_and_names_the_cap(
     proc = run_syncd(sandbox_config, "reconcile", "--max-delete", "3", root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(sandbox.items()) == 1 and list(rows(sandbox_config)) == [str(files[3])]
+
+
+def test_dedupe_over_max_delete_deletes_nothing_and_names_the_cap(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """--dedupe deletions share max_delete's budget with local deletions (issue 14): two
+    copies plus one deleted local file make three deletions, over a cap of 2."""
+    append_config(sandbox_config, '[reconcile]\non_local_delete = "delete"\nmax_delete = 2')
+    root = tmp_path / "tree"
+    files = make_tree(root, 3)
+    _, found = push(sandbox_config, root)
+    for path in files[:2]:  # a second item for each, as a landed retry would leave
+        marker = identity_tag(sha256_of(path))
+        sandbox.add_item(path.read_bytes(), title=path.stem, tags=[marker])
+    files[2].unlink()
+    assert len(sandbox.items()) == 5
+
+    proc = run_syncd(sandbox_config, "reconcile", "--dedupe", root)
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "3 deletions planned, more than max_delete = 2: nothing deleted" in proc.stdout
+    assert len(sandbox.items()) == 5 and len(rows(sandbox_config)) == 3
+    assert not [r for r in sandbox.requests if r.method == "photo/delete"]
+    # Raised for one run, the same plan goes through: the copies go, the oldest stay.
+    proc = run_syncd(sandbox_config, "reconcile", "--dedupe", "--max-delete", "3", root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    kept = sorted(str(i["photo_id"]) for i in sandbox.items())
+    assert kept == sorted(found[str(p)].photo_id or "" for p in files[:2])
+    assert len([r for r in sandbox.requests if r.method == "photo/delete"]) == 3
 
 
 def test_json_lists_every_action_with_its_outcome(
