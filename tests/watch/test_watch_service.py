@@ -1,15 +1,18 @@
 """`syncd watch` as a service (a real subprocess against the sandbox): an inotify root that
-goes away, is replaced or made anew is watched again."""
+goes away, is replaced or made anew is watched again; `stop_timeout` runs out on a transfer
+held mid-body."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
 
-from pipeline_helpers import items_by_sha, make_tree, sha256_of
-from watch_helpers import WatchProcess, wait_for_items, wait_until, watch_config
+from pipeline_helpers import assert_once_each, items_by_sha, journal_states, make_tree, sha256_of
+from watch_helpers import WAIT, NotifySocket, WatchProcess, wait_for_items, wait_until, watch_config
 
+from syncd.model import ItemState
 from syncd.sandbox import Sandbox
 
 
@@ -61,3 +64,51 @@ def test_an_inotify_root_moved_away_replaced_or_made_anew_is_watched_again(
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+def test_stop_timeout_runs_out_on_a_transfer_held_mid_body_and_a_restart_lands_it_once(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    """24 MiB at 128 KiB/s takes over three minutes. Once systemd's STATUS= shows it under
+    way (bytes flowing, at a rate), the first SIGTERM with stop_timeout = 2 ends the daemon
+    (exit 0) long before it could finish, abandoning the transfer; a restart sends it."""
+    watch_config(sandbox_config, archive, extra='\n[upload]\nbwlimit = "128KiB"\n')
+    limited = sandbox_config.read_text()
+    sandbox_config.write_text(limited.replace("stop_timeout = 30", "stop_timeout = 2"))
+    files = make_tree(archive, 1, size=24 * 1024 * 1024)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    daemon = WatchProcess(
+        sandbox_config, tmp_path / "watch.log", env={"NOTIFY_SOCKET": str(notify.path)}
+    )
+    try:
+        under_way = re.compile(r"\b1 uploading\b.*; \d+\.\d (KiB|MiB)/s")
+        wait_until(
+            "a STATUS= with the transfer under way and its rate",
+            lambda: any(under_way.search(s) for s in notify.statuses()),
+            daemon,
+        )
+        # Held at the bandwidth limit: an exit within WAIT (60 s) is before it could finish.
+        assert daemon.stop(timeout=WAIT) == 0
+        out = daemon.output()
+        assert "stopping: 1 transfer(s) get 2 s to finish" in out
+        assert "stopped; the journal is consistent" in out
+        assert notify.seen("STOPPING=1")
+        assert sandbox.items() == []  # abandoned, not finished
+        assert journal_states(sandbox_config)[str(files[0])] is ItemState.READY
+        assert f"ready {files[0]}: interrupted; will resume" in out
+    finally:
+        daemon.kill()
+        notify.close()
+    sandbox_config.write_text(limited.replace('bwlimit = "128KiB"', ""))
+    again = WatchProcess(sandbox_config, tmp_path / "again.log")
+    try:
+        wait_for_items(sandbox, 1, again)
+        wait_until(
+            "the file synced in the journal",
+            lambda: journal_states(sandbox_config)[str(files[0])] is ItemState.SYNCED,
+            again,
+        )
+        assert again.stop() == 0
+        assert_once_each(sandbox, files)
+    finally:
+        again.kill()
