@@ -1,6 +1,6 @@
 """`syncd watch` as a service (a real subprocess against the sandbox): an inotify root that
 goes away, is replaced or made anew is watched again; `stop_timeout` runs out on a transfer
-held mid-body."""
+held mid-body; one log line per file uploaded or failed."""
 
 from __future__ import annotations
 
@@ -112,3 +112,37 @@ def test_stop_timeout_runs_out_on_a_transfer_held_mid_body_and_a_restart_lands_i
         assert_once_each(sandbox, files)
     finally:
         again.kill()
+
+
+def test_one_log_line_per_file_uploaded_or_failed(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive, extra="\n[upload]\nconcurrency = 1\n")
+    sandbox.faults.add("photo/upload", error_processing_upload=True, count=1)  # one fails
+    files = make_tree(archive, 4, size=2000)
+    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log")
+    try:
+        wait_until(
+            "every file synced or failed",
+            lambda: (
+                sorted(journal_states(sandbox_config).values())
+                == sorted([ItemState.FAILED] + [ItemState.SYNCED] * 3)
+            ),
+            daemon,
+        )
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    states = journal_states(sandbox_config)
+    lines = daemon.output().splitlines()
+    for path in files:
+        # Lines of the service's own logger that name the file: exactly one, its outcome.
+        said = re.compile(rf"syncd\.watch: .*{re.escape(str(path))}\b")
+        about = [line for line in lines if said.search(line)]
+        if states[str(path)] is ItemState.FAILED:
+            assert len(about) == 1 and " ERROR syncd.watch: failed " in about[0], about
+            assert f"failed {path}: error_processing_upload: " in about[0], about
+        else:
+            assert len(about) == 1 and " INFO syncd.watch: synced " in about[0], about
+            assert re.search(r"\(photo \S+\)$", about[0]), about
+    assert len(sandbox.items()) == 3
