@@ -46,8 +46,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How often the daemon tells systemd (STATUS=) what it is doing; a status line costs a
-# grouped count over the journal.
+# grouped count over the journal. A pause or a new error is told at once.
 STATUS_EVERY_SECONDS = 10.0
+# The rate STATUS= shows is measured over at least this long (a status sent at once, just
+# after another, shows the last measured rate rather than a jittery one).
+RATE_WINDOW_SECONDS = 2.0
 # An idle daemon's loop and workers look for work coming due this often (events and the
 # scan wake them at once; this is only for retry times and metadata updates coming due).
 DAEMON_IDLE_POLL_SECONDS = 1.0
@@ -61,6 +64,7 @@ class ServiceProgress:
         self._journal = journal
         self._lock = threading.Lock()
         self._sizes: dict[str, int] = {}
+        self.sent = 0  # bytes handed to the wire since start, net of attempts rolled back
         self.last_error = ""
         self.on_uploaded: Callable[[int], None] = lambda nbytes: None
         self.on_failed: Callable[[str], None] = lambda code: None
@@ -74,7 +78,8 @@ class ServiceProgress:
             self._sizes[path] = size
 
     def file_bytes(self, path: str, nbytes: int) -> None:
-        pass
+        with self._lock:
+            self.sent += nbytes
 
     def file_finished(self, path: str, outcome: str, detail: str = "") -> None:
         with self._lock:
@@ -154,6 +159,9 @@ class Watch:
         self._stopping_said = False
         self._status_at = 0.0
         self._was_paused = False
+        self._status_about: tuple[bool, str] = (False, "")  # (paused, last error) last told
+        self._rate_mark = (self.clock.time(), 0)  # (time, bytes sent) the rate counts from
+        self._rate = 0.0
 
     @property
     def config(self) -> Config:
@@ -212,7 +220,8 @@ class Watch:
             self.pool.refresh_clients()
         self._was_paused = paused
         now = self.clock.time()
-        if now - self._status_at >= STATUS_EVERY_SECONDS:
+        about = (paused, self.progress.last_error)
+        if now - self._status_at >= STATUS_EVERY_SECONDS or about != self._status_about:
             self._status_at = now
             self.notifier.status(self._status_text())
         wants = self._status_at + STATUS_EVERY_SECONDS
@@ -226,6 +235,7 @@ class Watch:
             self.notifier.stopping(f"stopping: {busy} transfer(s) finishing")
 
     def _status_text(self) -> str:
+        self._status_about = (self.pool.paused(), self.progress.last_error)
         counts = self.journal.counts()
         queued = counts[ItemState.READY] + counts[ItemState.RETRY]
         text = (
@@ -233,14 +243,25 @@ class Watch:
             f" {counts[ItemState.UPLOADING]} uploading, {counts[ItemState.PENDING]} settling,"
             f" {counts[ItemState.SYNCED]} synced, {counts[ItemState.FAILED]} failed"
         )
-        rate = self.ctx.meter.rate
-        if rate:
-            text += f"; {rate / 1024 / 1024:.1f} MiB/s"
+        rate = self._current_rate()
+        if rate > 0:
+            text += f"; {_rate_text(rate)}"
         if self.pool.paused():
             text += f"; uploading paused: {self.pool.pause_reason}"
         elif self.progress.last_error:
             text += f"; last error: {self.progress.last_error}"
         return text
+
+    def _current_rate(self) -> float:
+        """Bytes per second sent since the last measure: what is uploading now, not an
+        average over files that finished long ago (0 when nothing is being sent)."""
+        now = self.clock.time()
+        then, sent_then = self._rate_mark
+        if now - then >= RATE_WINDOW_SECONDS:
+            sent = self.progress.sent
+            self._rate = max(0.0, (sent - sent_then) / (now - then))
+            self._rate_mark = (now, sent)
+        return self._rate
 
     # --- SIGHUP ------------------------------------------------------------------------------
 
@@ -315,6 +336,12 @@ class Watch:
             return None
         log.info("metrics at %s", server.url)
         return server
+
+
+def _rate_text(bytes_per_second: float) -> str:
+    if bytes_per_second >= 1024 * 1024:
+        return f"{bytes_per_second / 1024 / 1024:.1f} MiB/s"
+    return f"{bytes_per_second / 1024:.1f} KiB/s"
 
 
 def watch_main(config: Config, journal: Journal) -> int:

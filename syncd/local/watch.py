@@ -7,7 +7,11 @@ their events coalesced into the folders to look at.
   to polling.
 - Observers are supervised: a dead one is restarted with back-off; a root that does not
   exist (not mounted yet, or gone) is logged and looked for again, without stopping the
-  daemon; a root that comes back is rescanned (the caller is told).
+  daemon; a root that comes back is rescanned (the caller is told). "Dead" includes an
+  observer whose thread still runs but watches nothing: watchdog's inotify emitter ends
+  when its root is deleted, and a watch follows the folder it was put on, so a root
+  deleted and made again, or another folder (a remount) put in its place, between two
+  looks would otherwise go unwatched for good.
 - Events are not acted on one by one. Each names a folder to look at (a file's folder; a
   new or moved-in folder as a whole tree), and the folder is looked at once its events
   have been quiet for a moment (`debounce`), at most MAX_DEBOUNCE_SECONDS after the first:
@@ -20,6 +24,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -152,6 +157,7 @@ class WatchedRoot:
     backoff: float = RETRY_FIRST_SECONDS
     fell_back: bool = False  # inotify was unavailable or full: polling instead
     problem: str = ""
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder being watched
 
 
 class Observers:
@@ -197,11 +203,19 @@ class Observers:
         started: list[str] = []
         for root in self.roots.values():
             if root.observer is not None and root.observer.is_alive():
-                if os.path.isdir(root.path):
+                now_there = _identity(root.path)
+                if now_there is None:
+                    self._stop(root)  # its root went away (unmounted, deleted)
+                    self._set(root, ObserverState.MISSING, "root folder is missing")
+                    root.retry_at = now
+                elif now_there == root.identity and _emitters_alive(root.observer):
                     continue
-                self._stop(root)  # its root went away (unmounted, deleted)
-                self._set(root, ObserverState.MISSING, "root folder is missing")
-                root.retry_at = now
+                else:  # another folder at the path, or the emitter ended: watch it anew
+                    log.warning(
+                        "watch root %s was replaced or its watch ended; watching it again",
+                        printable(root.path),
+                    )
+                    root.retry_at = now
             if now < root.retry_at:
                 continue
             if root.observer is not None:  # it died
@@ -238,6 +252,7 @@ class Observers:
             self._set(root, ObserverState.MISSING, "root folder is missing")
             return False
         mode = ObserverMode.POLLING if root.fell_back else root.mode
+        root.identity = _identity(root.path)  # before the watch: a swap after it is seen
         try:
             root.observer = self._run(root, mode)
         except OSError as exc:
@@ -245,7 +260,12 @@ class Observers:
             if mode is ObserverMode.POLLING or (
                 sysctl is None and root.mode is ObserverMode.INOTIFY
             ):
-                log.error("cannot watch %s: %s", printable(root.path), exc)
+                log.error(
+                    "cannot watch %s: %s; trying again in %g s",
+                    printable(root.path),
+                    exc,
+                    root.backoff,
+                )
                 self._set(root, ObserverState.RESTARTING, str(exc))
                 return False
             if sysctl is not None:
@@ -267,7 +287,12 @@ class Observers:
             try:
                 root.observer = self._run(root, ObserverMode.POLLING)
             except OSError as again:
-                log.error("cannot watch %s: %s", printable(root.path), again)
+                log.error(
+                    "cannot watch %s: %s; trying again in %g s",
+                    printable(root.path),
+                    again,
+                    root.backoff,
+                )
                 self._set(root, ObserverState.RESTARTING, str(again))
                 return False
             mode = ObserverMode.POLLING
@@ -297,6 +322,21 @@ class Observers:
         root.state, root.problem = state, problem
         if changed:
             self._on_state(root.path, state)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Which folder is at `path` (None: none)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def _emitters_alive(observer: BaseObserver) -> bool:
+    """False when a watch's emitter has ended (inotify's ends with its root's deletion)."""
+    emitters = getattr(observer, "emitters", None)  # a stand-in observer may have none
+    return emitters is None or all(e.is_alive() for e in list(emitters))
 
 
 def _stop_observer(observer: BaseObserver) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import signal
-import socket
 import threading
 import time
 import urllib.request
@@ -14,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from pipeline_helpers import assert_once_each, make_tree, run_syncd, sigkill, upload_requests
-from watch_helpers import WAIT, WatchProcess, wait_for_items, wait_until, watch_config
+from watch_helpers import (
+    WAIT,
+    NotifySocket,
+    WatchProcess,
+    wait_for_items,
+    wait_until,
+    watch_config,
+)
 
 from syncd.sandbox import Sandbox
 
@@ -150,36 +156,6 @@ def test_sighup_adds_a_root_and_a_broken_config_keeps_the_running_one(
         daemon.kill()
 
 
-class NotifySocket:
-    """A NOTIFY_SOCKET as systemd provides it: a datagram socket; every message kept."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.append(data.decode())
-
-    def seen(self, field: str) -> bool:
-        return any(field in m.split("\n") or m.startswith(field) for m in list(self.messages))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
-
 def test_systemd_hears_ready_status_watchdog_reloading_and_stopping(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -212,20 +188,62 @@ def test_refused_credentials_pause_uploading_until_fixed_without_a_restart(
     assert bad != good
     sandbox_config.write_text(bad)
     files = make_tree(archive, 1, size=2000)
-    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log")
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = {"NOTIFY_SOCKET": str(notify.path)}
+    daemon = WatchProcess(sandbox_config, tmp_path / "watch.log", env=env)
     try:
         daemon.wait_for_log("uploading paused")
+        # systemd hears it too: `systemctl status` shows the pause and why.
+        wait_until(
+            "the pause in STATUS=",
+            lambda: any("; uploading paused: " in s for s in notify.statuses()),
+            daemon,
+        )
         assert daemon.proc.poll() is None  # paused, not ended
         assert sandbox.items() == []
+        told = len(notify.statuses())
         sandbox_config.write_text(good)
         daemon.signal(signal.SIGHUP)
         wait_for_items(sandbox, 1, daemon)
         assert_once_each(sandbox, files)
+        wait_until(
+            "a STATUS= without the pause",
+            lambda: any("paused" not in s for s in notify.statuses()[told:]),
+            daemon,
+        )
         assert daemon.stop() == 0
         assert "not-the-secret" not in daemon.output()
+        assert not any("not-the-secret" in m for m in notify.messages)
     finally:
         sandbox_config.write_text(good)
         daemon.kill()
+        notify.close()
+
+
+def test_status_tells_systemd_the_last_error(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
+) -> None:
+    watch_config(sandbox_config, archive)
+    sandbox.faults.add("photo/upload", error_processing_upload=True, count=1)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    daemon = WatchProcess(
+        sandbox_config, tmp_path / "watch.log", env={"NOTIFY_SOCKET": str(notify.path)}
+    )
+    try:
+        daemon.wait_for_log("watching")
+        [bad] = make_tree(archive, 1, size=2000, prefix="bad")
+        wait_until(
+            "the failure in STATUS=",
+            lambda: any(
+                f"1 failed; last error: {bad}: error_processing_upload: " in s
+                for s in notify.statuses()
+            ),
+            daemon,
+        )
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+        notify.close()
 
 
 def test_metrics_of_a_running_daemon(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +72,45 @@ class WatchProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+class NotifySocket:
+    """A NOTIFY_SOCKET as systemd provides it: a datagram socket; every message kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append(data.decode())
+
+    def seen(self, field: str) -> bool:
+        return any(field in m.split("\n") or m.startswith(field) for m in list(self.messages))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+    def statuses(self) -> list[str]:
+        """The STATUS= texts heard so far, oldest first."""
+        return [
+            line.removeprefix("STATUS=")
+            for m in list(self.messages)
+            for line in m.split("\n")
+            if line.startswith("STATUS=")
+        ]
 
 
 def wait_for_items(sandbox: Sandbox, n: int, proc: WatchProcess, timeout: float = WAIT) -> None:

@@ -1,0 +1,128 @@
+"""`syncd watch` in this process, with observers a test controls: the periodic rescan finds
+what no event announced, and a dead observer is restarted with back-off."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import assert_once_each, make_tree, wait_for
+from watch_helpers import WAIT, watch_config
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers.api import BaseObserver, EventEmitter, ObservedWatch
+
+from syncd.config import ObserverMode, load_config
+from syncd.journal import Journal
+from syncd.local.watch import ObserverFactory, make_observer
+from syncd.model import ObserverState
+from syncd.sandbox import Sandbox
+from syncd.watch import Watch
+
+
+class DeafObserver(BaseObserver):
+    """An observer that runs and watches nothing: inotify after its queue overflowed (the
+    kernel drops events without a word), or a network file system that sends none."""
+
+    def __init__(self) -> None:
+        super().__init__(EventEmitter)
+
+    def schedule(  # type: ignore[override]
+        self, event_handler: FileSystemEventHandler, path: str, *, recursive: bool = False
+    ) -> ObservedWatch:
+        return ObservedWatch(path, recursive=recursive)  # no emitter: no event, ever
+
+
+def _messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in list(caplog.records)]
+
+
+@contextmanager
+def running(watch: Watch) -> Iterator[None]:
+    """`watch.run()` in a thread, drained and joined at the end."""
+    thread = threading.Thread(target=watch.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        watch.lifecycle.request_drain()
+        thread.join(timeout=WAIT)
+    assert not thread.is_alive()
+
+
+def test_the_periodic_rescan_lands_a_file_no_event_announced(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch_config(sandbox_config, archive, extra="rescan_interval = 0.5\n")
+    config = load_config(sandbox_config)
+    assert config.daemon.rescan_interval == 0.5
+    deaf: list[DeafObserver] = []
+
+    def deaf_factory(mode: ObserverMode, poll_interval: float) -> BaseObserver:
+        deaf.append(DeafObserver())
+        return deaf[-1]
+
+    caplog.set_level(logging.INFO)
+    with Journal.open(config.journal_path) as journal:
+        watch = Watch(config, journal, observer_factory=deaf_factory)
+        with running(watch):
+            # The start-up scan is over (it would find the file too): only a rescan can.
+            wait_for("the daemon ready", lambda: watch._ready_said, WAIT)
+            rescans_before = _messages(caplog).count("periodic rescan of 1 root(s)")
+            files = make_tree(archive / "sub", 2, size=1500)
+            wait_for("2 items", lambda: len(sandbox.items()) == 2, WAIT)
+            assert_once_each(sandbox, files)
+            assert _messages(caplog).count("periodic rescan of 1 root(s)") > rescans_before
+            assert len(deaf) == 1 and deaf[0].is_alive()  # watched (deafly) all along
+            assert watch.feed.queued_events() == 0
+
+
+def test_a_dead_observer_is_restarted_with_back_off_and_files_land_after(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The inotify observer's thread ends; the next three starts fail (the kernel refuses
+    for a while); the supervisor tries again after 1, 2 and 4 s, and then watches."""
+    watch_config(sandbox_config, archive, observer="inotify")
+    config = load_config(sandbox_config)
+    made: list[BaseObserver] = []
+    refusals = 0
+
+    def flaky_kernel(mode: ObserverMode, poll_interval: float) -> BaseObserver:
+        nonlocal refusals
+        if made and refusals < 3:  # only restarts are refused
+            refusals += 1
+            raise OSError(errno.EIO, "inotify refused")
+        made.append(make_observer(mode, poll_interval))
+        return made[-1]
+
+    factory: ObserverFactory = flaky_kernel
+    caplog.set_level(logging.INFO)
+    with Journal.open(config.journal_path) as journal:
+        watch = Watch(config, journal, observer_factory=factory)
+        with running(watch):
+            wait_for("the daemon ready", lambda: watch._ready_said, WAIT)
+            assert watch.observer_states[str(archive)] is ObserverState.INOTIFY
+            first = make_tree(archive, 1, size=1500, prefix="before")
+            wait_for("1 item", lambda: len(sandbox.items()) == 1, WAIT)
+
+            made[0].stop()  # the observer's thread ends
+            made[0].join(timeout=WAIT)
+            wait_for("a second observer", lambda: len(made) == 2, WAIT)
+            wait_for(
+                "the root watched again",
+                lambda: watch.observer_states[str(archive)] is ObserverState.INOTIFY,
+                WAIT,
+            )
+            said = _messages(caplog)
+            retries = [m for m in said if m.startswith(f"cannot watch {archive}: ")]
+            assert [m.rsplit("trying again in ", 1)[-1] for m in retries] == ["1 s", "2 s", "4 s"]
+            assert f"watch root {archive}: restarting" in said
+
+            later = make_tree(archive / "later", 2, size=1500, prefix="after")
+            wait_for("3 items", lambda: len(sandbox.items()) == 3, WAIT)
+            assert_once_each(sandbox, [*first, *later])
+            assert made[1].is_alive()
