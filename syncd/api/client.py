@@ -2,9 +2,9 @@
 
 A Client is used by one thread (each worker makes its own): the session,
 `last_server_date` and `last_permission_level` are not shared safely.
-Client methods never retry uploads: every attempt must reopen the file and
-re-sign, so retry policy lives in the uploader. `call(..., retries=N)` is for
-idempotent reads only.
+Client methods never retry: each call is one request. Retry policy (back-off,
+Retry-After, the shared rate gate, the stop flag) lives in one place, syncd/retry.py,
+used by uploads, metadata, album lookups and the remote lister alike.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any, cast
 
 import requests
 from requests.structures import CaseInsensitiveDict
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from syncd.api import envelope
 from syncd.api.body import FileSlice, MultipartBody
@@ -26,16 +25,13 @@ from syncd.api.pages import MAX_PAGE_SIZE, Page, iter_pages
 from syncd.api.session import make_session, make_signer, make_upload_signer
 from syncd.api.transport import check_status, parse_http_date, parse_retry_after, translate
 from syncd.config import SiteConfig
-from syncd.errors import NotFound, ProtocolError, RateLimited, SyncdError
+from syncd.errors import NotFound, ProtocolError, RateLimited
 from syncd.model import RemoteItem, RemoteSection, UploadResult
 
 log = logging.getLogger(__name__)
 
 # Every call asks for plain JSON (the default is XML, `format=json` alone is JavaScript).
 FORMAT_FIELDS = (("format", "json"), ("raw", "1"))
-# Back-off for `call(..., retries=N)` when the server gives no Retry-After.
-RETRY_BASE_WAIT = 1.0
-RETRY_MAX_WAIT = 30.0
 # `params` for a request without a query string. requests turns a missing `params` into
 # `{}`, and merging and encoding an empty dict costs four runtime typing.Protocol
 # isinstance checks per request (requests 2.34: ~20 us, ~1 % of a small upload's CPU);
@@ -305,21 +301,9 @@ class Client:
         params: Params | None = None,
         *,
         signed: bool = True,
-        retries: int = 0,
     ) -> dict[str, Any]:
-        """POST form-encoded (all params in the signed body, no query string) -> envelope dict."""
-        if retries <= 0:
-            return self._call_once(method, params, signed)
-        retrying = Retrying(
-            stop=stop_after_attempt(retries + 1),
-            retry=retry_if_exception(lambda e: isinstance(e, SyncdError) and e.retryable),
-            wait=_wait,
-            before_sleep=_log_sleep,
-            reraise=True,
-        )
-        return retrying(self._call_once, method, params, signed)
-
-    def _call_once(self, method: str, params: Params | None, signed: bool) -> dict[str, Any]:
+        """POST form-encoded (all params in the signed body, no query string) -> envelope
+        dict. One request: a caller that wants retries runs this under syncd.retry."""
         data = [*FORMAT_FIELDS, *_fields(params)]
         response = self._send("POST", method, signed=signed, data=data)
         return self._envelope(response, method)
@@ -525,18 +509,3 @@ class Client:
         data = self.call("tag/list", filters)
         tags = data.get("tags") or []
         return tags if isinstance(tags, list) else [tags]
-
-
-def _wait(state: RetryCallState) -> float:
-    """Retry-After when the server gave one, else capped exponential back-off."""
-    exc = state.outcome.exception() if state.outcome else None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return float(retry_after)
-    return min(RETRY_MAX_WAIT, RETRY_BASE_WAIT * 2 ** (state.attempt_number - 1))
-
-
-def _log_sleep(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    wait = state.next_action.sleep if state.next_action else 0.0
-    log.info("retrying in %.1fs (attempt %d) because: %s", wait, state.attempt_number, exc)

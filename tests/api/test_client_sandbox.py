@@ -3,6 +3,7 @@ streamed multipart uploads, paging, and every transport fault classified once.""
 
 from __future__ import annotations
 
+import inspect
 import socket
 import time
 from collections.abc import Iterator
@@ -286,13 +287,21 @@ def test_a_url_that_can_never_work_is_not_a_transport_fault(tmp_path: Path, doma
             assert "site.domain" in error.message and "hush" not in error.message
 
 
-def test_retries_for_idempotent_reads(sandbox: Sandbox, client: Client) -> None:
-    sandbox.faults.add(method="photo/list", count=2, status=503, retry_after=0)
-    assert client.call("photo/list", retries=2)["status"] == "ok"
-    assert sandbox.count_requests("photo/list") == 3
-    sandbox.faults.add(method="photo/list", count=2, status=500)
-    with pytest.raises(TransportError):
-        client.call("photo/list", retries=0)
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_call_is_one_request_even_on_a_transient_fault(
+    sandbox: Sandbox, client: Client, status: int
+) -> None:
+    """The client retries nothing (one retry engine, syncd/retry.py, decides): a transient
+    fault is raised as retryable after exactly one request, and the next call goes through."""
+    sandbox.faults.add(method="photo/list", count=1, status=status, retry_after=0)
+    with pytest.raises(SyncdError) as info:
+        client.call("photo/list")
+    assert info.value.retryable
+    assert sandbox.count_requests("photo/list") == 1
+    assert client.call("photo/list")["status"] == "ok"
+    assert sandbox.count_requests("photo/list") == 2
+    # Issue 11 removed `call(retries=)`: a second retry loop must not come back.
+    assert "retries" not in inspect.signature(Client.call).parameters
 
 
 def test_large_upload_streams_in_blocks(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 After a sync, an edited per-file sidecar or `.syncd.json` changes the remote item's title,
 description, tags (the identity marker kept), albums and publish state with one
 photo/update and no upload. Rewriting a sidecar without changing its meaning sends nothing
-at all. A file that failed on a broken sidecar is queued again, and uploaded, once the
-sidecar is fixed.
+at all. A file that failed on a broken sidecar or `.syncd.json` is queued again, and
+uploaded, once that file is fixed (no `syncd retry`).
 
 Each push is `syncd push` in a real process against the sandbox over HTTP.
 """
@@ -176,6 +176,45 @@ def test_a_file_failed_on_a_broken_sidecar_is_queued_again_once_it_is_fixed(
     assert item_for(sandbox, clip)["title"] == "Fixed"
     assert upload_requests(sandbox) == 1
     assert journal_states(sandbox_config) == {str(clip): ItemState.SYNCED}
+
+
+def test_files_failed_on_broken_folder_defaults_are_queued_again_once_they_are_fixed(
+    sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """A broken `.syncd.json` fails every file below it, in its folder and deeper; fixing
+    it queues them all again, with no `syncd retry`. A file elsewhere is not touched."""
+    root = tmp_path / "tree"
+    [top] = make_tree(root / "shows", 1, prefix="top")
+    [deep] = make_tree(root / "shows" / "s1", 1, prefix="deep")
+    [other] = make_tree(root / "other", 1, prefix="other")
+    defaults = root / "shows" / ".syncd.json"
+    defaults.write_text('{"album": "Shows",', encoding="utf-8")
+    first = run_syncd(sandbox_config, "push", "--no-wait", "--json", root)
+    assert first.returncode == 1
+    failed = json.loads(first.stdout)["failed"]
+    assert sorted(f["path"] for f in failed) == sorted([str(top), str(deep)])
+    assert all(".syncd.json" in f["message"] for f in failed)
+    assert upload_requests(sandbox) == 1  # only the file elsewhere
+    # Another push without a fix repeats the failure and sends nothing.
+    again = run_syncd(sandbox_config, "push", "--no-wait", "--json", root)
+    assert again.returncode == 1
+    assert upload_requests(sandbox) == 1
+
+    write_json(defaults, {"album": "Shows", "tags": ["series"]})
+    report = push(sandbox_config, root)
+
+    assert report["synced_this_run"] == 2
+    assert upload_requests(sandbox) == 3
+    for clip in (top, deep):
+        item = item_for(sandbox, clip)
+        assert item["albums"] == ["Shows"]
+        assert sorted(item["tags"]) == sorted(["series", identity_tag(sha256_of(clip))])
+    assert item_for(sandbox, other)["albums"] == []
+    assert journal_states(sandbox_config) == {
+        str(top): ItemState.SYNCED,
+        str(deep): ItemState.SYNCED,
+        str(other): ItemState.SYNCED,
+    }
 
 
 def test_a_changed_config_layer_updates_the_items_of_its_root(
