@@ -190,6 +190,8 @@ class Config:
     def watch_root_for(self, path: str | os.PathLike[str]) -> WatchRoot | None:
         """The deepest [[watch]] root that holds `path`: nested roots give their own
         settings to what is under them, whichever root a push was started on."""
+        if not self.watch:
+            return None  # a push without [[watch]] roots asks this once per file
         target = Path(os.path.abspath(path))
         holding = [w for w in self.watch if target == w.path or w.path in target.parents]
         return max(holding, key=lambda w: len(w.path.parts), default=None)

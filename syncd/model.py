@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -214,26 +215,34 @@ class Metadata:
 
     def digest(self) -> str:
         """Stable hash of the desired state: changes iff the metadata changes."""
-        fields: dict[str, object] = {
-            "title": self.title,
-            "description": self.description,
-            "tags": sorted(set(self.tags)),
-            "albums": sorted(set(self.albums)),
-            "publish": self.publish,
-            "publish_date": self.publish_date,
-            "custom": sorted(self.custom),
-        }
-        # Only when set, so that digests of metadata without them stay what they were.
-        if self.chapters is not None:
-            fields["chapters"] = [[c.start, c.title, c.description] for c in self.chapters]
-        if self.coordinates is not None:
-            fields["coordinates"] = [self.coordinates.latitude, self.coordinates.longitude]
-        if self.thumbnail is not None:
-            thumb = self.thumbnail
-            image = [] if thumb.image_sha256 is None else [thumb.image_sha256]
-            fields["thumbnail"] = [thumb.time, thumb.file, *image]
-        payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return _metadata_digest(self)
+
+
+# The same metadata is digested over and over (a folder's config layer once per file in
+# every signature; a file's metadata in the scan, the worker and the metadata stage):
+# equal values have equal digests, so they are worked out once.
+@functools.lru_cache(maxsize=4096)
+def _metadata_digest(meta: Metadata) -> str:
+    fields: dict[str, object] = {
+        "title": meta.title,
+        "description": meta.description,
+        "tags": sorted(set(meta.tags)),
+        "albums": sorted(set(meta.albums)),
+        "publish": meta.publish,
+        "publish_date": meta.publish_date,
+        "custom": sorted(meta.custom),
+    }
+    # Only when set, so that digests of metadata without them stay what they were.
+    if meta.chapters is not None:
+        fields["chapters"] = [[c.start, c.title, c.description] for c in meta.chapters]
+    if meta.coordinates is not None:
+        fields["coordinates"] = [meta.coordinates.latitude, meta.coordinates.longitude]
+    if meta.thumbnail is not None:
+        thumb = meta.thumbnail
+        image = [] if thumb.image_sha256 is None else [thumb.image_sha256]
+        fields["thumbnail"] = [thumb.time, thumb.file, *image]
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
