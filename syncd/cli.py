@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -108,6 +109,16 @@ def sandbox(ctx: click.Context) -> None:
 
 
 # --- shared plumbing for the commands below ---------------------------------------
+
+
+def _roots(paths: Sequence[Path], config: Config, verb: str) -> list[Path]:
+    """The PATHs given, else the [[watch]] folders; a usage error when there are neither.
+    abspath, not resolve(): rows are named as the scanner walks the root the user gave
+    (symlinks kept), and [[watch]] roots match by the same rule."""
+    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
+    if not roots:
+        raise click.UsageError(f"give PATH... or configure [[watch]] folders to {verb}")
+    return roots
 
 
 def _load_config_or_exit(ctx: click.Context) -> Config:
@@ -206,11 +217,7 @@ def push(
     from syncd.push import Push, PushOptions
 
     config = _load_config_or_exit(ctx)
-    # abspath, not resolve(): rows are named as the scanner walks the root the user gave
-    # (symlinks kept), and [[watch]] roots match by the same rule.
-    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
-    if not roots:
-        raise click.UsageError("give PATH... or configure [[watch]] folders to push")
+    roots = _roots(paths, config, "push")
     options = PushOptions(
         roots=roots,
         no_wait=no_wait,
@@ -336,9 +343,7 @@ def reconcile(
     from syncd.reconcile.display import PlainPhases, RichPhases, render_reconcile
 
     config = _load_config_or_exit(ctx)
-    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
-    if not roots:
-        raise click.UsageError("give PATH... or configure [[watch]] folders to reconcile")
+    roots = _roots(paths, config, "reconcile")
     options = ReconcileOptions(
         roots=roots,
         dry_run=dry_run,
@@ -397,9 +402,7 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], no_wait: bool, as_json: bo
     from syncd.ui import PlainScanProgress, RichScanProgress, render_index
 
     config = _load_config_or_exit(ctx)
-    roots = [Path(os.path.abspath(p)) for p in paths] or [w.path for w in config.watch]
-    if not roots:
-        raise click.UsageError("give PATH... or configure [[watch]] folders to scan")
+    roots = _roots(paths, config, "scan")
     journal = _open_journal_or_exit(config)
     lifecycle = Lifecycle()
     _install_stop_handlers(lifecycle)
