@@ -260,6 +260,9 @@ class SandboxProcess:
         if faults is not None:
             args += ["--faults", faults]
         # Its stdout names the credentials: it goes to a file, never into test output.
+        # It serves before it writes the config, and prints READY_LINE last: that line (one
+        # more than the log held, as a restart appends to it) says both are done.
+        readies = self._ready_lines()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "syncd.sandbox", *args],
@@ -268,18 +271,21 @@ class SandboxProcess:
                 env=syncd_env(),
             )
         deadline = time.monotonic() + SANDBOX_START_TIMEOUT
-        while True:
-            try:
-                self.get("items")
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise AssertionError(
-                        f"sandbox exited with {self.proc.returncode}; see {self.log}"
-                    ) from None
-                if time.monotonic() > deadline:
-                    raise AssertionError("sandbox did not start serving") from None
-                time.sleep(0.05)
+        while self._ready_lines() <= readies:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sandbox exited with {self.proc.returncode}; see {self.log}")
+            if time.monotonic() > deadline:
+                raise AssertionError("sandbox did not start serving")
+            time.sleep(0.05)
+        return self
+
+    def _ready_lines(self) -> int:
+        from syncd.sandbox.process import READY_LINE
+
+        if not self.log.exists():
+            return 0
+        lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        return sum(1 for line in lines if line.strip() == READY_LINE)
 
     def get(self, what: str) -> list[dict[str, object]]:
         """GET /_sandbox/<what> (items, requests) as JSON."""
