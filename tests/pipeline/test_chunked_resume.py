@@ -183,9 +183,9 @@ def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None
     site = SandboxProcess(tmp_path / "site-data", free_port(), tmp_path / "sandbox.log")
     held = f"{REDEEM}:delay=0:count={RESTART_AFTER_CHUNKS};{REDEEM}:delay=3600"
     site.start(config=config, faults=held)
-    journal = journal_path(config)  # the sandbox wrote its own, in its data dir
     log = tmp_path / "push.log"
     try:
+        journal = journal_path(config)  # the sandbox wrote its own, in its data dir
         proc = start_push_logged(config, log, *_push_args(big, RESTART_CHUNK, None))
         wait_for(
             "a few chunks acknowledged",
