@@ -230,7 +230,7 @@ class Uploader:
         # An upload that carried every piece of metadata is done in one step; a second
         # album follows at once as the plan says. An earlier copy found on the site gets
         # all of its metadata from the metadata stage (it may predate a sidecar edit).
-        carried = not found and self._follow_up(row, plan, item)
+        carried = not found and self.follow_up(row, plan, item)
         # Chapters, coordinates and a thumbnail have methods of their own: the metadata
         # stage sends them (an upload carrying none of them is done here).
         parts, complete = uploaded_parts(meta)
@@ -239,20 +239,45 @@ class Uploader:
         unconfirmed = None
         if carried:
             unconfirmed = self.fields.after_upload(row, plan, item, self.read_back(row))
-        digest = meta.digest()
-        to = ItemState.SYNCED if done else ItemState.UPLOADED
         if unconfirmed:
             note += f"; {unconfirmed}"
+        to = self.record_landed(
+            row,
+            item,
+            meta,
+            meta_sig,
+            done=done,
+            applied_parts=parts.dumps() if carried else None,
+            detail=f"photo_id {item.photo_id}{note}",
+        )
+        return Outcome(to, found_existing=found)
+
+    def record_landed(
+        self,
+        row: FileRow,
+        item: RemoteItem,
+        meta: Metadata,
+        meta_sig: str | None,
+        *,
+        done: bool,
+        applied_parts: str | None,
+        detail: str,
+    ) -> ItemState:
+        """The site holds the row's content as `item`: `uploading` -> `synced` when every
+        part of `meta` went with it (`done`), else `uploaded` for the metadata stage.
+        Returns the state recorded."""
+        digest = meta.digest()
+        to = ItemState.SYNCED if done else ItemState.UPLOADED
         self.journal.transition(
             row.path,
             ItemState.UPLOADING,
             to,
             owner=self.owner,
-            detail=f"photo_id {item.photo_id}{note}",
+            detail=detail,
             photo_id=item.photo_id,
             desired_digest=digest,
             applied_digest=digest if done else None,
-            applied_parts=parts.dumps() if carried else None,
+            applied_parts=applied_parts,
             meta_sig=meta_sig,
             parks=0,
             error_code=None,
@@ -260,7 +285,7 @@ class Uploader:
         )
         if done:
             self.progress.file_finished(row.path, "synced", item.photo_id)
-        return Outcome(to, found_existing=found)
+        return to
 
     def _copies(self, row: FileRow, own: RemoteItem) -> RemoteItem:
         """The item to record after uploading `own`: an older copy of the same content
@@ -323,9 +348,12 @@ class Uploader:
         """read_item under the retry engine, for reading back what was sent."""
         return lambda photo_id: self.retry(row, lambda: self.read_item(photo_id))
 
-    def _follow_up(self, row: FileRow, plan: UploadPlan, item: RemoteItem) -> bool:
-        """The plan's photo/update after the upload; False leaves it to the metadata stage
-        (the item exists either way: nothing is uploaded again)."""
+    def follow_up(
+        self, row: FileRow, plan: UploadPlan, item: RemoteItem, *, after: str = "uploaded"
+    ) -> bool:
+        """The plan's photo/update after the upload (or replacement: `after` says which, in
+        the warning); False leaves it to the metadata stage (the item exists either way:
+        nothing is uploaded again)."""
         follow_up = plan.follow_up
         if follow_up is None:
             return True
@@ -334,7 +362,7 @@ class Uploader:
         except SyncdError as exc:
             if exc.stops_run or isinstance(exc, Interrupted):
                 raise
-            log.warning("%s: uploaded; follow-up update failed: %s", printable(row.path), exc)
+            log.warning("%s: %s; follow-up update failed: %s", printable(row.path), after, exc)
             return False
         return True
 

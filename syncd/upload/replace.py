@@ -30,8 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from syncd.api.body import FileSlice
 from syncd.api.client import RedeemAnswer
-from syncd.errors import ApiError, Interrupted, SyncdError, TransportError, UntrustedAnswer
-from syncd.model import CONTENT_CHANGED, FileRow, ItemState, Metadata, RemoteItem
+from syncd.errors import ApiError, TransportError, UntrustedAnswer
+from syncd.model import CONTENT_CHANGED, FileRow, Metadata, RemoteItem
 from syncd.plan.metadata import AppliedParts, fields_digest, goal_parts, parts_after_replace
 from syncd.plan.upload import UploadPlan, token_valid_minutes
 from syncd.text import printable
@@ -94,24 +94,8 @@ def replace_media(
         guard.rollback()
         return up.settle(row, exc)
     up.meter.record(row.size, time.monotonic() - started)
-    return _record(up, row, plan, meta, meta_sig, item, _follow_up(up, row, plan, item))
-
-
-def _follow_up(up: Uploader, row: FileRow, plan: UploadPlan, item: RemoteItem) -> bool:
-    """The photo/update with the new marker; False leaves it to the metadata stage."""
-    fields = plan.follow_up
-    if fields is None:
-        return True
-    try:
-        up.retry(row, lambda: up.client.photo_update(item.photo_id, **fields))
-    except SyncdError as exc:
-        if exc.stops_run or isinstance(exc, Interrupted):
-            raise
-        log.warning(
-            "%s: media replaced; the update that follows failed: %s", printable(row.path), exc
-        )
-        return False
-    return True
+    carried = up.follow_up(row, plan, item, after="media replaced")
+    return _record(up, row, plan, meta, meta_sig, item, carried)
 
 
 def _record(
@@ -131,26 +115,15 @@ def _record(
     # content's marker, which no metadata digest shows, so they must be sent again.
     parts = AppliedParts.parse(parts_after_replace(row.applied_parts))
     parts = replace(parts, fields=fields_digest(meta) if carried else None)
-    done = parts == goal_parts(meta)
-    digest = meta.digest()
-    to = ItemState.SYNCED if done else ItemState.UPLOADED
-    up.journal.transition(
-        row.path,
-        ItemState.UPLOADING,
-        to,
-        owner=up.owner,
-        detail=f"photo_id {item.photo_id}: media replaced with the new content",
-        photo_id=item.photo_id,
-        desired_digest=digest,
-        applied_digest=digest if done else None,
+    to = up.record_landed(
+        row,
+        item,
+        meta,
+        meta_sig,
+        done=parts == goal_parts(meta),
         applied_parts=parts.dumps(),
-        meta_sig=meta_sig,
-        parks=0,
-        error_code=None,
-        error_message=None,
+        detail=f"photo_id {item.photo_id}: media replaced with the new content",
     )
-    if done:
-        up.progress.file_finished(row.path, "synced", item.photo_id)
     return Outcome(to)
 
 
