@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -131,15 +132,26 @@ def _load_config_or_exit(ctx: click.Context) -> Config:
     return config
 
 
+@contextmanager
+def _exit_on_journal_errors() -> Iterator[None]:
+    """A journal that cannot be used, or one that belongs to another site: say why and
+    exit with the configuration status."""
+    try:
+        yield
+    except JournalError as exc:
+        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except SiteMismatch as exc:
+        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
 def _open_journal_or_exit(config: Config) -> Journal:
     hint = legacy_journal_hint(config)
     if hint is not None:
         logging.getLogger("syncd").warning("%s", hint)
-    try:
+    with _exit_on_journal_errors():
         return Journal.open(config.journal_path, event_retention_days=config.event_retention_days)
-    except JournalError as exc:
-        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
-        sys.exit(EXIT_CONFIG)
 
 
 def _size_option(value: str | None, name: str, minimum: int = 0) -> int | None:
@@ -235,20 +247,12 @@ def push(
     lifecycle = Lifecycle()
     run = Push(config, journal, progress=progress, lifecycle=lifecycle)
     _install_stop_handlers(lifecycle)
-    try:
+    with _exit_on_journal_errors(), closing(journal):
         if isinstance(progress, RichProgress):
             with progress:
                 report = run.run(options)
         else:
             report = run.run(options)
-    except JournalError as exc:
-        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
-        sys.exit(EXIT_CONFIG)
-    except SiteMismatch as exc:
-        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
-        sys.exit(EXIT_CONFIG)
-    finally:
-        journal.close()
     if as_json:
         click.echo(json.dumps(report_dict(report), indent=2))
     else:
@@ -280,16 +284,8 @@ def watch(ctx: click.Context) -> None:
     if ctx.obj.get("verbose", 0) == 0:  # a service says what it does: one line per file
         logging.getLogger().setLevel(logging.INFO)
     journal = _open_journal_or_exit(config)
-    try:
+    with _exit_on_journal_errors(), closing(journal):
         code = watch_main(config, journal)
-    except JournalError as exc:
-        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
-        code = EXIT_CONFIG
-    except SiteMismatch as exc:
-        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
-        code = EXIT_CONFIG
-    finally:
-        journal.close()
     sys.exit(code)
 
 
@@ -360,13 +356,8 @@ def reconcile(
     run = Reconcile(config, journal, phases=phases, lifecycle=lifecycle)
     _install_stop_handlers(lifecycle)
     try:
-        report = run.run(options)
-    except JournalError as exc:
-        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
-        sys.exit(EXIT_CONFIG)
-    except SiteMismatch as exc:
-        click.echo(f"syncd: wrong journal: {printable(str(exc))}", err=True)
-        sys.exit(EXIT_CONFIG)
+        with _exit_on_journal_errors():
+            report = run.run(options)
     finally:
         if isinstance(phases, RichPhases):
             phases.close()
@@ -407,7 +398,7 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], no_wait: bool, as_json: bo
     lifecycle = Lifecycle()
     _install_stop_handlers(lifecycle)
     console = Console(stderr=True)
-    try:
+    with _exit_on_journal_errors(), closing(journal):
         if console.is_terminal and not as_json:
             total = count_media(roots, config, lifecycle.stop.is_set)
             with RichScanProgress(console, total) as bar:
@@ -423,11 +414,6 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], no_wait: bool, as_json: bo
                 lifecycle=lifecycle,
                 progress=PlainScanProgress(),
             )
-    except JournalError as exc:
-        click.echo(f"syncd: journal error: {printable(str(exc))}", err=True)
-        sys.exit(EXIT_CONFIG)
-    finally:
-        journal.close()
     data = render_index(Console(soft_wrap=True), result, as_json=as_json)
     if as_json:
         click.echo(json.dumps(data, indent=2))
