@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from syncd.clock import FakeClock
 from syncd.journal import Journal, make_owner, owner_is_alive, owner_is_local
@@ -18,17 +15,6 @@ from syncd.journal import Journal, make_owner, owner_is_alive, owner_is_local
 SECONDS = 60.0
 TITLE = "Holidays"
 OTHER = "other.example:7:7"  # the second claimer (its own liveness does not matter)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def journal(tmp_path: Path, clock: FakeClock) -> Iterator[Journal]:
-    with Journal.open(tmp_path / "journal.db", clock=clock) as j:
-        yield j
 
 
 def dead_local_owner() -> str:

@@ -7,7 +7,6 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,6 @@ DAY = 86400.0
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start=time.time())
-
-
-@pytest.fixture
-def journal(tmp_path: Path, clock: FakeClock) -> Iterator[Journal]:
-    with Journal.open(tmp_path / "journal.db", clock=clock) as j:
-        yield j
 
 
 def counted(journal: Journal, scope: list[str] | None) -> dict[ItemState, tuple[int, int]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,6 @@ from syncd.model import ItemState as S
 from syncd.plan.local import LocalAction, plan_hashed
 
 SHA = "ab" * 32
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def journal(tmp_path: Path, clock: FakeClock) -> Iterator[Journal]:
-    with Journal.open(tmp_path / "journal.db", clock=clock) as j:
-        yield j
 
 
 def add_ready(j: Journal, path: str, *, size: int = 10, sha: str = SHA) -> FileRow:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,24 +18,6 @@ from syncd.model import LocalFile
 
 CFG = ScanConfig(stable_seconds=10.0)
 OLD = 3600.0  # seconds: a file this old is stable at first sight
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=time.time())
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    r = tmp_path / "archive"
-    r.mkdir()
-    return r
-
-
-@pytest.fixture
-def journal(tmp_path: Path, clock: FakeClock) -> Iterator[Journal]:
-    with Journal.open(tmp_path / "state" / "journal.db", clock=clock) as j:
-        yield j
 
 
 class CountingHash:

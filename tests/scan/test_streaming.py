@@ -7,8 +7,6 @@ import hashlib
 import os
 import random
 import shutil
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,24 +28,6 @@ from syncd.retry import RetryPolicy
 
 CFG = ScanConfig(stable_seconds=10.0)
 OLD = 3600.0  # seconds: a file this old is stable at first sight
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=time.time())
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    r = tmp_path / "archive"
-    r.mkdir()
-    return r
-
-
-@pytest.fixture
-def journal(tmp_path: Path, clock: FakeClock) -> Iterator[Journal]:
-    with Journal.open(tmp_path / "state" / "journal.db", clock=clock) as j:
-        yield j
 
 
 def write(path: Path, data: bytes, clock: FakeClock, *, age: float = OLD) -> Path:
