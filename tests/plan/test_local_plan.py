@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
+from plan_rows import file_row
 
 from syncd.model import FileRow, FileVersion, ItemState
 from syncd.plan.local import plan_hashed, plan_missing, plan_seen
@@ -33,7 +34,7 @@ def row(
     uploaded_sha256: str | None = None,
     created_at: float = 0.0,
 ) -> FileRow:
-    return FileRow(
+    return file_row(
         path=path,
         root="/m",
         size=version.size,
@@ -42,17 +43,6 @@ def row(
         sha256=sha256,
         state=state,
         photo_id=photo_id,
-        attempts=0,
-        error_code=None,
-        error_message=None,
-        next_attempt_at=None,
-        lease_owner=None,
-        lease_until=None,
-        stable_since=None,
-        duplicate_of=None,
-        desired_digest=None,
-        applied_digest=None,
-        upload_mode=None,
         created_at=created_at,
         updated_at=created_at,
         uploaded_sha256=uploaded_sha256,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from plan_rows import file_row
 
 from syncd.model import (
     Chapter,
@@ -41,28 +42,13 @@ META = Metadata(
 
 
 def _row(parts: AppliedParts | None) -> FileRow:
-    return FileRow(
-        path="/r/clip.mp4",
-        root="/r",
+    return file_row(
         size=1000,
-        mtime_ns=1,
         inode=1,
         sha256=SHA,
         state=ItemState.SYNCED,
         photo_id="77",
         attempts=1,
-        error_code=None,
-        error_message=None,
-        next_attempt_at=None,
-        lease_owner=None,
-        lease_until=None,
-        stable_since=None,
-        duplicate_of=None,
-        desired_digest=None,
-        applied_digest=None,
-        upload_mode=None,
-        created_at=0.0,
-        updated_at=0.0,
         applied_parts=None if parts is None else parts.dumps(),
     )
 

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from plan_rows import file_row
 
 from syncd.model import (
     CONTENT_CHANGED,
@@ -35,26 +36,16 @@ POLICY = ReconcilePolicy()
 
 def row(path: str, **changes: Any) -> FileRow:
     """A synced row of 100 bytes, content SHA_A, photo 1, metadata applied."""
-    base = FileRow(
+    base = file_row(
         path=path,
-        root="/r",
-        size=100,
         mtime_ns=5,
         inode=7,
         sha256=SHA_A,
         state=ItemState.SYNCED,
         photo_id="1",
         attempts=1,
-        error_code=None,
-        error_message=None,
-        next_attempt_at=None,
-        lease_owner=None,
-        lease_until=None,
-        stable_since=None,
-        duplicate_of=None,
         desired_digest="d",
         applied_digest="d",
-        upload_mode=None,
         created_at=NOW - 10,
         updated_at=NOW - 10,
         uploaded_sha256=SHA_A,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from plan_rows import file_row
 
 from syncd.model import ChunkSession, FileRow, ItemState, Metadata, UploadMode, identity_tag
 from syncd.plan.metadata import plan_metadata
@@ -172,29 +173,7 @@ def test_plan_text_form_is_stable() -> None:
 def _row(
     size: int, *, photo_id: str | None = None, state: ItemState = ItemState.UPLOADING
 ) -> FileRow:
-    return FileRow(
-        path="/r/clip.mp4",
-        root="/r",
-        size=size,
-        mtime_ns=1,
-        inode=2,
-        sha256=SHA,
-        state=state,
-        photo_id=photo_id,
-        attempts=1,
-        error_code=None,
-        error_message=None,
-        next_attempt_at=None,
-        lease_owner=None,
-        lease_until=None,
-        stable_since=None,
-        duplicate_of=None,
-        desired_digest=None,
-        applied_digest=None,
-        upload_mode=None,
-        created_at=0.0,
-        updated_at=0.0,
-    )
+    return file_row(size=size, sha256=SHA, state=state, photo_id=photo_id, attempts=1)
 
 
 def _session(sha: str | None, *, chunk: int, total: int, acked: frozenset[int]) -> ChunkSession:
