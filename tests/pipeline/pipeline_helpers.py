@@ -239,53 +239,30 @@ class SandboxProcess:
     """`python -m syncd.sandbox --control` in its own process, so a test can kill it and
     start it again on the same port over the same data directory."""
 
-    def __init__(self, data_dir: Path, port: int, log: Path) -> None:
+    def __init__(self, data_dir: Path, port: int) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[str] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, config: Path | None = None, faults: str | None = None) -> SandboxProcess:
-        """Start and wait until it serves; with `config`, have it write a syncd config there;
-        with `faults`, start with these fault rules (the sandbox's --faults spec)."""
-        import time
+        """Start and wait until it is ready (serving, and the config written); with
+        `config`, have it write a syncd config there; with `faults`, start with these fault
+        rules (the sandbox's --faults spec). Its output, which names the credentials, is
+        kept by start_sandbox_process and never shown."""
+        from syncd.sandbox.process import start_sandbox_process
 
         args = ["--port", str(self.port), "--data", str(self.data_dir), "--control"]
         if config is not None:
             args += ["--write-config", str(config)]
         if faults is not None:
             args += ["--faults", faults]
-        # Its stdout names the credentials: it goes to a file, never into test output.
-        # It serves before it writes the config, and prints READY_LINE last: that line (one
-        # more than the log held, as a restart appends to it) says both are done.
-        readies = self._ready_lines()
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "syncd.sandbox", *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=syncd_env(),
-            )
-        deadline = time.monotonic() + SANDBOX_START_TIMEOUT
-        while self._ready_lines() <= readies:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"sandbox exited with {self.proc.returncode}; see {self.log}")
-            if time.monotonic() > deadline:
-                raise AssertionError("sandbox did not start serving")
-            time.sleep(0.05)
+        started = start_sandbox_process(args, env=syncd_env(), timeout=SANDBOX_START_TIMEOUT)
+        self.proc = started.proc
         return self
-
-    def _ready_lines(self) -> int:
-        from syncd.sandbox.process import READY_LINE
-
-        if not self.log.exists():
-            return 0
-        lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
-        return sum(1 for line in lines if line.strip() == READY_LINE)
 
     def get(self, what: str) -> list[dict[str, object]]:
         """GET /_sandbox/<what> (items, requests) as JSON."""

@@ -180,7 +180,7 @@ def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None
     big = tree / "big.mp4"
     sha = write_random_file(big, RESTART_SIZE, 11)
     config = tmp_path / "syncd.toml"
-    site = SandboxProcess(tmp_path / "site-data", free_port(), tmp_path / "sandbox.log")
+    site = SandboxProcess(tmp_path / "site-data", free_port())
     held = f"{REDEEM}:delay=0:count={RESTART_AFTER_CHUNKS};{REDEEM}:delay=3600"
     site.start(config=config, faults=held)
     log = tmp_path / "push.log"

@@ -165,7 +165,7 @@ def test_status_names_the_journals_site(
 def test_sandbox_write_config_gives_each_site_its_own_journal(tmp_path: Path) -> None:
     journals = []
     for name in ("one", "two"):
-        site = SandboxProcess(tmp_path / f"{name}-data", free_port(), tmp_path / f"{name}.log")
+        site = SandboxProcess(tmp_path / f"{name}-data", free_port())
         config = tmp_path / f"{name}.toml"
         site.start(config=config)
         try:
