@@ -26,17 +26,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.registry import Collector
 
 from syncd import __version__
@@ -137,14 +138,48 @@ class Metrics:
     def serve(self, listen: ListenAddress) -> MetricsServer:
         """Serve http://HOST:PORT/metrics in a daemon thread until `close()`."""
         try:
-            server, thread = start_http_server(listen.port, listen.host, registry=self.registry)
+            family = socket.getaddrinfo(listen.host, listen.port, type=socket.SOCK_STREAM)[0][0]
+            server_class = _IPv6Server if family == socket.AF_INET6 else _IPv4Server
+            server = make_server(
+                listen.host,
+                listen.port,
+                make_wsgi_app(self.registry),
+                server_class,
+                handler_class=_QuietHandler,
+            )
         except OSError as exc:  # socket.gaierror is an OSError too
             raise MetricsUnavailable(
                 f"cannot serve metrics on {listen}: {exc.strerror or exc}"
             ) from None
+        # prometheus-client's start_http_server looks for a shutdown every 0.5 s, which a
+        # daemon's stop (and every test's) would wait out; this server looks more often.
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_LOOK_SECONDS},
+            name="metrics",
+            daemon=True,
+        )
+        thread.start()
         bound = ListenAddress(listen.host, server.server_address[1])
         log.info("metrics at http://%s/metrics", bound)
         return MetricsServer(bound, server, thread)
+
+
+# How often the metrics server's loop looks for close(): what a stop waits at most for it.
+SHUTDOWN_LOOK_SECONDS = 0.05
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Scrapes are not news: nothing on stderr per request."""
+
+
+class _IPv4Server(ThreadingWSGIServer):
+    address_family = socket.AF_INET
+
+
+class _IPv6Server(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
 
 
 class MetricsServer:
