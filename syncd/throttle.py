@@ -10,6 +10,9 @@ from syncd.errors import Interrupted
 # The bucket holds at most this many seconds of traffic, so a pause does not
 # let a burst far above the limit through afterwards.
 BURST_SECONDS = 0.25
+# The smallest block a limited transfer reads at a time (a block per syscall and per bucket
+# draw; 16 KiB is half a second at 32 KiB/s).
+MIN_LIMITED_BLOCK = 16 * 1024
 
 
 class Throttle:
@@ -26,6 +29,14 @@ class Throttle:
         self._lock = threading.Lock()
         self._tokens = 0.0
         self._last = clock.time()
+
+    def block_size(self, largest: int) -> int:
+        """How much a transfer should read and send at a time: `largest` when unlimited,
+        else about BURST_SECONDS of traffic, so the limit is kept smoothly rather than by
+        a burst and a long wait per block."""
+        if not self.rate:
+            return largest
+        return max(MIN_LIMITED_BLOCK, min(largest, int(self.rate * BURST_SECONDS)))
 
     def consume(self, nbytes: int) -> None:
         if not self.rate:

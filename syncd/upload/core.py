@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from syncd.api.body import MAX_READ_BLOCK, FileSlice
 from syncd.api.client import Client
 from syncd.clock import Clock
 from syncd.errors import (
@@ -108,6 +109,17 @@ class TransferGuard:
         self._throttle.consume(nbytes)
         self.sent += nbytes
         self._progress.file_bytes(self.row.path, nbytes)
+
+    def body(self, offset: int = 0, length: int | None = None) -> FileSlice:
+        """The file (or one chunk of it) for one attempt, read through this guard, in
+        blocks the bandwidth limit can pace smoothly."""
+        return FileSlice(
+            self.row.path,
+            offset,
+            length,
+            on_read=self,
+            block_size=self._throttle.block_size(MAX_READ_BLOCK),
+        )
 
     def rollback(self) -> None:
         """The attempt failed: its bytes will be sent again."""

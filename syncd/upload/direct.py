@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from syncd.api.body import FileSlice
 from syncd.errors import SyncdError
 from syncd.model import FileRow, Metadata, RemoteItem
 from syncd.plan.upload import UploadPlan
@@ -43,7 +42,7 @@ def upload_direct(
         guard.rollback()
         guard.check_unchanged()
         try:
-            result = up.client.photo_upload(FileSlice(row.path, on_read=guard), plan.fields)
+            result = up.client.photo_upload(guard.body(), plan.fields)
         except SyncdError as exc:
             if may_have_landed(exc):
                 if not earlier:  # the first attempt that may have landed: all are ours

@@ -28,7 +28,6 @@ import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
-from syncd.api.body import FileSlice
 from syncd.api.client import RedeemAnswer
 from syncd.errors import ApiError, TransportError, UntrustedAnswer
 from syncd.model import CONTENT_CHANGED, FileRow, Metadata, RemoteItem
@@ -82,7 +81,7 @@ def replace_media(
             raise UntrustedAnswer(f"photo/get-replace-token for photo {photo_id}: no token")
         guard.rollback()
         guard.check_unchanged()
-        redeemed = up.client.redeem_replace_token(token, FileSlice(row.path, on_read=guard))
+        redeemed = up.client.redeem_replace_token(token, guard.body())
         return read_replace_answer(redeemed, photo_id)
 
     log.info("%s: replacing the media of photo %s", printable(row.path), photo_id)

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from syncd.api.body import FileSlice
 from syncd.api.client import Client, RedeemAnswer
 from syncd.errors import ApiError, SyncdError, TransportError
 from syncd.model import ChunkSession, FileRow, ItemState, Metadata, RemoteItem, UploadMode
@@ -289,9 +288,7 @@ class TokenUpload:
             guard.rollback()
             guard.check_unchanged()
             try:
-                answer = client.redeem_upload_token(
-                    session.upload_token, FileSlice(self.row.path, on_read=guard)
-                )
+                answer = client.redeem_upload_token(session.upload_token, guard.body())
             except SyncdError as exc:
                 # A 5xx is a transport fault here (a proxy may answer it after the site
                 # stored the upload): asked about, then resent; never taken as a refusal.
@@ -377,7 +374,7 @@ class TokenUpload:
                 raise TokenLost("upload token expired during the upload")
             guard.rollback()
             guard.check_unchanged()
-            part = FileSlice(self.row.path, chunk.offset, chunk.length, on_read=guard)
+            part = guard.body(chunk.offset, chunk.length)
             started = time.monotonic()
             answer = client.redeem_chunk_answer(session.upload_token, part, params)
             status = answer.status

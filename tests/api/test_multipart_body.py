@@ -123,3 +123,22 @@ def test_any_field_list_is_framed_like_the_encoder(
         boundary="bb",
     ).to_string()
     assert sent == expected
+
+
+def test_a_block_size_caps_each_read_and_keeps_the_bytes(tmp_path: Path) -> None:
+    """Under a bandwidth limit the body hands out small blocks (the wire stays smooth), and
+    the bytes are still exactly the encoder's."""
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(bytes(i % 251 for i in range(200_000)))
+    whole = FileSlice(path, filename="clip.mp4")
+    small = FileSlice(path, filename="clip.mp4", block_size=32 * 1024)
+    with whole.open() as reader:
+        expected = drain(MultipartBody(FIELDS, whole, reader, boundary="b"), 1024 * 1024)
+    with small.open() as reader:
+        body = MultipartBody(FIELDS, small, reader, boundary="b")
+        blocks = []
+        while block := body.read(1024 * 1024):
+            blocks.append(bytes(block))
+    assert b"".join(blocks) == expected
+    assert max(len(b) for b in blocks) == 32 * 1024
+    assert len(blocks) == -(-len(expected) // (32 * 1024))

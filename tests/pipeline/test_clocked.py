@@ -72,6 +72,14 @@ def test_throttle_is_shared_by_every_thread() -> None:
     assert clock.time() - START >= 40.0 - BURST_SECONDS
 
 
+def test_a_limited_transfer_reads_about_a_quarter_second_at_a_time() -> None:
+    stop = threading.Event()
+    assert Throttle(None, FakeClock(), stop).block_size(1 << 20) == 1 << 20
+    assert Throttle(128 * 1024, FakeClock(), stop).block_size(1 << 20) == 32 * 1024
+    assert Throttle(1024, FakeClock(), stop).block_size(1 << 20) == 16 * 1024  # the floor
+    assert Throttle(100 << 20, FakeClock(), stop).block_size(1 << 20) == 1 << 20  # the cap
+
+
 def test_an_unlimited_throttle_never_waits() -> None:
     clock = FakeClock(start=START)
     Throttle(None, clock, threading.Event()).consume(10**9)
