@@ -45,9 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How often the daemon tells systemd (STATUS=) what it is doing; a status line costs a
-# grouped count over the journal. A pause or a new error is told at once.
-STATUS_EVERY_SECONDS = 10.0
+# How often the daemon looks at what it would tell systemd (STATUS=); a line costs a read of
+# the journal's counts, and is sent only when it says something new. A pause or a new error
+# is told at once.
+STATUS_LOOK_SECONDS = 2.0
 # The rate STATUS= shows is measured over at least this long (a status sent at once, just
 # after another, shows the last measured rate rather than a jittery one).
 RATE_WINDOW_SECONDS = 2.0
@@ -158,6 +159,7 @@ class Watch:
         self._ready_said = False
         self._stopping_said = False
         self._status_at = 0.0
+        self._status_told = ""  # the last STATUS= sent
         self._was_paused = False
         self._status_about: tuple[bool, str] = (False, "")  # (paused, last error) last told
         self._rate_mark = (self.clock.time(), 0)  # (time, bytes sent) the rate counts from
@@ -207,6 +209,7 @@ class Watch:
             log.info("ready: %s", status)
             self.notifier.ready(status)
             self._status_at = self.clock.time()
+            self._status_told = status
         if self.lifecycle.draining.is_set() or self.lifecycle.stop.is_set():
             self._say_stopping()
             return self.pinger.time_left()
@@ -221,10 +224,13 @@ class Watch:
         self._was_paused = paused
         now = self.clock.time()
         about = (paused, self.progress.last_error)
-        if now - self._status_at >= STATUS_EVERY_SECONDS or about != self._status_about:
+        if now - self._status_at >= STATUS_LOOK_SECONDS or about != self._status_about:
             self._status_at = now
-            self.notifier.status(self._status_text())
-        wants = self._status_at + STATUS_EVERY_SECONDS
+            status = self._status_text()
+            if status != self._status_told:
+                self.notifier.status(status)
+                self._status_told = status
+        wants = self._status_at + STATUS_LOOK_SECONDS
         left = self.pinger.time_left()
         return wants if left is None else min(wants, now + left)
 
