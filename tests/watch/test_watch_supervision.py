@@ -16,9 +16,10 @@ from watch_helpers import WAIT, watch_config
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers.api import BaseObserver, EventEmitter, ObservedWatch
 
+from syncd.clock import FakeClock
 from syncd.config import ObserverMode, load_config
 from syncd.journal import Journal
-from syncd.local.watch import ObserverFactory, make_observer
+from syncd.local.watch import ObserverFactory, Observers, make_observer
 from syncd.model import ObserverState
 from syncd.sandbox import Sandbox
 from syncd.watch import Watch
@@ -84,8 +85,9 @@ def test_the_periodic_rescan_lands_a_file_no_event_announced(
 def test_a_dead_observer_is_restarted_with_back_off_and_files_land_after(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The inotify observer's thread ends; the next three starts fail (the kernel refuses
-    for a while); the supervisor tries again after 1, 2 and 4 s, and then watches."""
+    """The inotify observer's thread ends; the next start fails (the kernel refuses for a
+    while); the supervisor tries again after 1 s, and then watches. (The whole back-off
+    schedule is shown on a FakeClock below.)"""
     watch_config(sandbox_config, archive, observer="inotify")
     config = load_config(sandbox_config)
     made: list[BaseObserver] = []
@@ -93,7 +95,7 @@ def test_a_dead_observer_is_restarted_with_back_off_and_files_land_after(
 
     def flaky_kernel(mode: ObserverMode, poll_interval: float) -> BaseObserver:
         nonlocal refusals
-        if made and refusals < 3:  # only restarts are refused
+        if made and refusals < 1:  # only a restart is refused
             refusals += 1
             raise OSError(errno.EIO, "inotify refused")
         made.append(make_observer(mode, poll_interval))
@@ -119,10 +121,55 @@ def test_a_dead_observer_is_restarted_with_back_off_and_files_land_after(
             )
             said = _messages(caplog)
             retries = [m for m in said if m.startswith(f"cannot watch {archive}: ")]
-            assert [m.rsplit("trying again in ", 1)[-1] for m in retries] == ["1 s", "2 s", "4 s"]
+            assert [m.rsplit("trying again in ", 1)[-1] for m in retries] == ["1 s"]
             assert f"watch root {archive}: restarting" in said
 
             later = make_tree(archive / "later", 2, size=1500, prefix="after")
             wait_for("3 items", lambda: len(sandbox.items()) == 3, WAIT)
             assert_once_each(sandbox, [*first, *later])
             assert made[1].is_alive()
+
+
+def test_observer_restarts_back_off_1_2_4_up_to_60_s_and_start_over_after_a_success(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The supervisor's schedule on a FakeClock: each refused start doubles the wait (1, 2,
+    4 ... 60 s, then 60 s), nothing is tried before its time, and a success starts over."""
+    clock = FakeClock()
+    refuse = True
+    made: list[BaseObserver] = []
+
+    def kernel(mode: ObserverMode, poll_interval: float) -> BaseObserver:
+        if refuse:
+            raise OSError(errno.EIO, "inotify refused")
+        made.append(make_observer(mode, poll_interval))
+        return made[-1]
+
+    observers = Observers(
+        clock, poll_interval=0.5, debounce=0.05, wake=lambda: None, factory=kernel
+    )
+    observers.set_roots([(str(tmp_path), ObserverMode.INOTIFY)])
+    caplog.set_level(logging.ERROR)
+    waits: list[float] = []
+    try:
+        for _ in range(9):
+            assert observers.supervise() == []
+            due = observers.next_check()
+            assert due is not None
+            waits.append(due - clock.time())
+            clock.sleep(due - clock.time() - 0.001)
+            assert observers.supervise() == []  # not before its time: no new attempt
+            clock.sleep(0.001)
+        assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+        assert len(caplog.records) == 9  # one error per refused start, not per look
+        refuse = False
+        assert observers.supervise() == [str(tmp_path)]
+        assert observers.states() == {str(tmp_path): ObserverState.INOTIFY}
+        made[0].stop()
+        made[0].join(timeout=WAIT)
+        refuse = True
+        observers.supervise()  # found dead, restart refused: the schedule starts over
+        due = observers.next_check()
+        assert due is not None and due - clock.time() == 1
+    finally:
+        observers.stop_all()
