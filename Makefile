@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Tests run on both cores; crash tests start their own processes.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Two test workers per core: about half of a test's time is spent waiting on the processes
+# and servers it started (a daemon settling a file, a push killed and restarted), and a
+# second worker per core fills those waits. The tests wait for events, never for a gap in
+# wall-clock time, so a busy machine makes them slower, not wrong.
+PYTEST_ARGS ?= -n 4 --dist loadgroup
 
 .PHONY: test test-strict test-strict-pipeline demo lint bench clean
 

@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked `slow` run first, the longest first (`@pytest.mark.slow(seconds=N)`
     says about how long one takes on an idle machine); the rest keep their order.
 
-    Under `make test` (-n 2 --dist loadgroup) every test without an xdist_group is a work
+    Under `make test` (-n 4 --dist loadgroup) every test without an xdist_group is a work
     unit of its own, dealt to the workers from the front of this order as they come free:
     the long tests start at once, side by side, and the many short ones fill in around
     them, instead of one long test running alone at the end. (Plain `--dist load` would

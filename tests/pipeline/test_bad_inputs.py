@@ -139,7 +139,7 @@ def test_file_deleted_while_queued_fails_with_its_name(
     assert_once_each(sandbox, good_files(tree))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=2)
 def test_file_growing_during_upload_is_requeued_and_sent_whole(
     sandbox: Sandbox, sandbox_config: Path, tree: Path
 ) -> None:

@@ -120,6 +120,7 @@ def test_chunk_resent_after_transient_fault(
     assert state_of(sandbox_config, clip) is ItemState.SYNCED
 
 
+@pytest.mark.slow(seconds=2)
 def test_token_expired_mid_upload_gets_a_new_token_and_one_item(
     sandbox: Sandbox, sandbox_config: Path, clip: Path
 ) -> None:
@@ -162,7 +163,7 @@ def test_whole_file_token_redeem_cut_after_store_makes_one_item(
     assert sandbox.count_requests("photo/get-upload-token") == 1
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=2)
 def test_status_shows_an_interrupted_chunked_upload(
     sandbox: Sandbox, sandbox_config: Path, clip: Path
 ) -> None:

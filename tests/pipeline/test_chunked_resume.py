@@ -36,10 +36,10 @@ CHUNK_OVERHEAD = 4096
 # Chunks of one file in flight at once (the [upload] chunk_concurrency default).
 CHUNK_CONCURRENCY = 1
 
-# The kill test: 20 kills over a file of 192 chunks, sent at a capped rate so a kill can
+# The kill test: 20 kills over a file of 96 chunks, sent at a capped rate so a kill can
 # land inside a chunk's body as well as between chunks. (It once sent 200 MiB in 1 MiB
 # chunks; what it proves depends on the chunk count and the kills, not on the bytes.)
-BIG_SIZE = 48 * MiB
+BIG_SIZE = 24 * MiB
 BIG_CHUNK = 256 * 1024
 BIG_BWLIMIT = 8 * MiB
 KILLS = 20
@@ -73,7 +73,7 @@ def _mid_upload(journal: Path, path: Path) -> bool:
     return found is not None and 0 < found[0] < found[1]
 
 
-@pytest.mark.slow(seconds=20)
+@pytest.mark.slow(seconds=10)
 def test_chunked_push_killed_twenty_times_resumes_without_resending(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
@@ -173,7 +173,7 @@ RESTART_AFTER_CHUNKS = 4
 DOWNTIME = 1.0
 
 
-@pytest.mark.slow(seconds=5)
+@pytest.mark.slow(seconds=2)
 def test_sandbox_killed_and_restarted_mid_chunked_upload(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -241,7 +241,7 @@ def _token_in_journal(config: Path, path: Path) -> str:
         conn.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=2)
 def test_token_expired_mid_upload_gets_a_new_token_and_one_item(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

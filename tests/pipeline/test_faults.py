@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import assert_once_each, make_tree
 
 from syncd.config import load_config
@@ -38,6 +39,7 @@ def fault_kind(record_fault: str | None, status: int) -> str | None:
     return str(status)
 
 
+@pytest.mark.slow(seconds=2)
 def test_push_through_twenty_percent_faults_lands_each_file_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

@@ -113,7 +113,7 @@ def test_token_lifetimes_follow_the_rate_any_worker_measured(
 RACE_WINDOW = 1.5
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=2)
 def test_two_processes_create_a_shared_new_album_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

@@ -121,7 +121,7 @@ def test_push_json_shape_and_rerun_sends_nothing(
     assert [r.method for r in sandbox.requests[before:]] == []
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=1)
 def test_failed_upload_exit_1_status_history_and_retry(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import assert_once_each, make_tree
 
 from syncd.config import load_config
@@ -25,6 +26,7 @@ RETRY_AFTER = 0.05
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.1, park_first=0.5, park_max=1.0)
 
 
+@pytest.mark.slow(seconds=5)
 def test_strict_site_with_faults_lands_each_file_once(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from reconcile_helpers import journal_path, make_tree, push, rows, run_syncd, upload_requests
 
 from syncd.model import ItemState
@@ -20,6 +21,7 @@ def lose_journal(config: Path) -> None:
         Path(f"{journal}{suffix}").unlink(missing_ok=True)
 
 
+@pytest.mark.slow(seconds=4)
 def test_a_deleted_journal_of_300_files_is_rebuilt_without_uploads(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

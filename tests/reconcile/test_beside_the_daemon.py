@@ -84,8 +84,8 @@ def deleted(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     yield seen
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("daemon", ["watch", "push"])
+@pytest.mark.slow(seconds=8)
 def test_reconcile_over_and_over_beside_the_daemon(
     sandbox: Sandbox,
     sandbox_config: Path,

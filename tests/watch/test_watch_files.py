@@ -10,6 +10,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import (
     assert_once_each,
     items_by_sha,
@@ -37,6 +38,7 @@ def _state(config: Path, path: Path) -> tuple[ItemState, str | None] | None:
         return None if row is None else (row.state, row.photo_id)
 
 
+@pytest.mark.slow(seconds=4)
 def test_a_file_written_slowly_is_uploaded_once_complete(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -56,6 +58,7 @@ def test_a_file_written_slowly_is_uploaded_once_complete(
         daemon.kill()
 
 
+@pytest.mark.slow(seconds=4)
 def test_files_copied_in_at_once_all_land_exactly_once(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -73,6 +76,7 @@ def test_files_copied_in_at_once_all_land_exactly_once(
         daemon.kill()
 
 
+@pytest.mark.slow(seconds=2)
 def test_renames_moves_and_sidecar_edits_upload_nothing(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -115,6 +119,7 @@ def test_renames_moves_and_sidecar_edits_upload_nothing(
         daemon.kill()
 
 
+@pytest.mark.slow(seconds=2)
 def test_start_up_scan_finds_what_arrived_while_the_daemon_was_down(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -137,6 +142,7 @@ def test_start_up_scan_finds_what_arrived_while_the_daemon_was_down(
         daemon.kill()
 
 
+@pytest.mark.slow(seconds=2)
 def test_polling_root_lands_files_and_a_root_that_comes_back_is_watched_again(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

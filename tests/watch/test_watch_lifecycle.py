@@ -27,6 +27,7 @@ from syncd.sandbox import Sandbox
 SEED = 20261129
 
 
+@pytest.mark.slow(seconds=3)
 def test_sigterm_lets_the_upload_in_flight_finish_and_a_restart_sends_nothing(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -88,7 +89,7 @@ def test_a_second_signal_stops_at_once_and_a_restart_ends_exactly_once(
         again.kill()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 def test_sigkill_at_random_moments_while_files_keep_arriving_lands_each_once(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -129,6 +130,7 @@ def test_sigkill_at_random_moments_while_files_keep_arriving_lands_each_once(
         final.kill()
 
 
+@pytest.mark.slow(seconds=2)
 def test_sighup_adds_a_root_and_a_broken_config_keeps_the_running_one(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import wait_for
 from watch_helpers import WAIT, watch_config
 
@@ -17,6 +18,7 @@ from syncd.sandbox import Sandbox
 from syncd.watch import Watch
 
 
+@pytest.mark.slow(seconds=2)
 def test_watch_sends_an_edited_chapter_and_an_edited_thumbnail_image(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:

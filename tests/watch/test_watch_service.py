@@ -4,11 +4,13 @@ held mid-body; one log line per file uploaded or failed."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import assert_once_each, items_by_sha, journal_states, make_tree, sha256_of
 from watch_helpers import WAIT, NotifySocket, WatchProcess, wait_for_items, wait_until, watch_config
 
@@ -16,6 +18,7 @@ from syncd.model import ItemState
 from syncd.sandbox import Sandbox
 
 
+@pytest.mark.slow(seconds=7)
 def test_an_inotify_root_moved_away_replaced_or_made_anew_is_watched_again(
     sandbox: Sandbox, sandbox_config: Path, tmp_path: Path
 ) -> None:
@@ -66,6 +69,7 @@ def test_an_inotify_root_moved_away_replaced_or_made_anew_is_watched_again(
         daemon.kill()
 
 
+@pytest.mark.slow(seconds=5)
 def test_stop_timeout_runs_out_on_a_transfer_held_mid_body_and_a_restart_lands_it_once(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -94,7 +98,7 @@ def test_stop_timeout_runs_out_on_a_transfer_held_mid_body_and_a_restart_lands_i
         assert "stopped; the journal is consistent" in out
         assert notify.seen("STOPPING=1")
         told = notify.statuses()  # looked at every 2 s, sent only when it says something new
-        assert all(one != next_one for one, next_one in zip(told, told[1:])), told
+        assert all(one != next_one for one, next_one in itertools.pairwise(told)), told
         assert sandbox.items() == []  # abandoned, not finished
         assert journal_states(sandbox_config)[str(files[0])] is ItemState.READY
         assert f"ready {files[0]}: interrupted; will resume" in out

@@ -82,6 +82,7 @@ def test_the_periodic_rescan_lands_a_file_no_event_announced(
             assert watch.feed.queued_events() == 0
 
 
+@pytest.mark.slow(seconds=4)
 def test_a_dead_observer_is_restarted_with_back_off_and_files_land_after(
     sandbox: Sandbox, sandbox_config: Path, archive: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
