@@ -182,12 +182,14 @@ class WorkerPool:
 
     def _worker(self, index: int) -> None:
         ctx = self.ctx
+        # Read before the tools are made: a reload that lands while they are being made
+        # (from the old credentials) must still have them made again.
+        made_at = self._tools_generation
         try:
             tools = WorkerTools(ctx)
         except Exception as exc:
             self._worker_failed(index, exc)
             return
-        made_at = self._tools_generation
         try:
             while not ctx.stop and not self._done.is_set():
                 if index >= self._size:

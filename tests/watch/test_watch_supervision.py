@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,10 @@ from syncd.config import ObserverMode, load_config
 from syncd.journal import Journal
 from syncd.local.watch import ObserverFactory, Observers, make_observer
 from syncd.model import ObserverState
+from syncd.pipeline import pool as pool_module
+from syncd.pipeline.context import RunContext
+from syncd.pipeline.pool import CREDENTIALS_RETRY_SECONDS
+from syncd.pipeline.tasks import WorkerTools
 from syncd.sandbox import Sandbox
 from syncd.watch import Watch
 
@@ -174,3 +179,42 @@ def test_observer_restarts_back_off_1_2_4_up_to_60_s_and_start_over_after_a_succ
         assert due is not None and due - clock.time() == 1
     finally:
         observers.stop_all()
+
+
+def test_a_reload_that_lands_while_a_worker_makes_its_client_is_not_missed(
+    sandbox: Sandbox, sandbox_config: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused credentials pause the workers and respawn the one that met them. The
+    operator's fix (SIGHUP) can land while that worker is still making its client from the
+    refused secret: it must make it again, not upload with the old secret and pause for
+    another CREDENTIALS_RETRY_SECONDS. (Found under load: the worker read the reload's
+    generation after making its tools, and took them for new.)"""
+    watch_config(sandbox_config, archive, extra="\n[upload]\nconcurrency = 1\n")
+    good = sandbox_config.read_text()
+    bad = re.sub(r'access_token_secret = "[^"]*"', 'access_token_secret = "not-the-secret"', good)
+    sandbox_config.write_text(bad)
+    config = load_config(sandbox_config)
+    made: list[WorkerTools] = []
+    watches: list[Watch] = []
+
+    class ToolsRacingAReload(WorkerTools):
+        def __init__(self, ctx: RunContext) -> None:
+            super().__init__(ctx)  # from the config as it is now
+            made.append(self)
+            if len(made) == 2:  # respawned after the refusal: made from the refused secret
+                pool = watches[0].pool
+                before = pool._tools_generation
+                sandbox_config.write_text(good)
+                watches[0].lifecycle.on_reload()  # what SIGHUP does; the main loop reloads
+                wait_for("the reload", lambda: pool._tools_generation > before, WAIT)
+
+    monkeypatch.setattr(pool_module, "WorkerTools", ToolsRacingAReload)
+    with Journal.open(config.journal_path) as journal:
+        watch = Watch(config, journal)
+        watches.append(watch)
+        with running(watch):
+            files = make_tree(archive, 1, size=1500)
+            wait_for("the pause", lambda: watch.pool.paused() or len(made) > 1, WAIT)
+            wait_for("the item", lambda: len(sandbox.items()) == 1, CREDENTIALS_RETRY_SECONDS / 2)
+            assert_once_each(sandbox, files)
+            assert len(made) == 3  # the worker made its tools again after the reload
