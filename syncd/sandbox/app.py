@@ -101,9 +101,14 @@ class SandboxApp:
             name = path
         control = path.startswith("/_sandbox")
         record = RequestRecord(name, h.command, 0, 0, h.path, None, time.time())
+        if not control:
+            # Logged as it arrives and filled in as it goes: a test that sees what a request
+            # stored (an item) must also see the request, not find it missing for a moment.
+            self.log(record)
         try:
             body = BodyReader.for_request(h.rfile, h.headers)
         except BodyError as exc:
+            record.status = 400
             h.close_connection = True
             h.send_answer(400, f"{exc}\n".encode(), "text/plain; charset=utf-8", [])
             return
@@ -118,21 +123,17 @@ class SandboxApp:
                 time.sleep(effect.delay)
         except CutConnection:
             record.bytes_received = body.received
-            self.log(record)
             h.reset_connection()
             return
         except (BodyError, OSError) as exc:  # client went away or broke the framing
             record.bytes_received = body.received
             record.fault = record.fault or f"client: {exc}"
-            self.log(record)
             h.close_connection = True
             return
         if not body.done and not body.drain():
             h.close_connection = True
         record.status = response.status
         record.bytes_received = body.received
-        if not control:
-            self.log(record)
         try:
             h.send_answer(response.status, response.body, response.content_type, response.headers)
         except OSError:

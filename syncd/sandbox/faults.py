@@ -277,7 +277,7 @@ class RequestRecord:
 
     method: str  # API method name ("photo/upload"), "oauth/request_token", or the raw path
     http_method: str
-    status: int  # 0 when the connection was cut without an answer
+    status: int  # 0 until answered, and when the connection was cut without an answer
     bytes_received: int
     path: str
     fault: str | None = None
