@@ -10,21 +10,13 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from syncd.model import ItemState
 from syncd.text import printable
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from syncd.index import IndexResult
     from syncd.pipeline.report import RunReport
 
@@ -112,6 +104,17 @@ class RichProgress:
     """Overall bytes and files with rate and ETA, plus a bar per active file."""
 
     def __init__(self, console: Console) -> None:
+        # Imported here: only a terminal shows bars (rich.progress is ~7 ms of a start-up).
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self.console = console
         self._lock = threading.Lock()
         self.progress = Progress(
@@ -407,7 +410,14 @@ class RichScanProgress:
     files per second and an ETA), and bytes hashed."""
 
     def __init__(self, console: Console, total: int | None) -> None:
-        from rich.progress import ProgressColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
         from rich.text import Text
 
         class FilesPerSecond(ProgressColumn):

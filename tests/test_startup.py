@@ -30,3 +30,25 @@ def test_tool_libraries_wait_until_asked_for(module: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "yaml",  # ~8 ms, for YAML sidecars only
+        "defusedxml",  # for XMP sidecars only
+        "rich.progress",  # ~7 ms, for progress bars on a terminal only
+    ],
+)
+def test_a_push_imports_sidecar_parsers_and_bars_only_when_used(module: str) -> None:
+    probe = (
+        "import sys, syncd.cli, syncd.push, syncd.metadata.desired; "
+        f"print(sorted(m for m in sys.modules if m.startswith({module!r})))"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

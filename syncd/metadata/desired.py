@@ -40,8 +40,6 @@ from syncd.metadata.sidecar.registry import (
     format_of,
     per_file_candidates,
 )
-from syncd.metadata.sidecar.xmp import load_xmp
-from syncd.metadata.sidecar.yml import load_yaml
 from syncd.model import IDENTITY_NAMESPACE, Chapter, Coordinates, Metadata, Thumbnail
 
 # The lowest layer when the config gives nothing (frozen, so safe to share).
@@ -558,9 +556,15 @@ def _parse_sidecar(
     if fmt is None or fmt is JSON:
         return _parse(path, allowed)
     text = read_sidecar_text(path, fmt.cap)
+    # Each format's parser (PyYAML, defusedxml) is imported when a sidecar of that format
+    # is read: a tree of JSON sidecars, or none, does not pay ~10 ms of start-up for them.
     if fmt is YAML:
+        from syncd.metadata.sidecar.yml import load_yaml
+
         data = load_yaml(path, text)
     else:
+        from syncd.metadata.sidecar.xmp import load_xmp
+
         data = load_xmp(path, text, options.xmp_rating_variable)
     return _validate(path, data, allowed)
 
