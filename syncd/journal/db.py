@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -128,6 +129,12 @@ def roots_clause(roots: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
     """Rows under any of `roots` (None: every row)."""
     if roots is None:
         return "", ()
+    return _roots_clause(tuple(roots))
+
+
+# A run asks with the same roots for every claim: the clause and its bounds are made once.
+@lru_cache(maxsize=64)
+def _roots_clause(roots: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
     parts: list[str] = []
     params: list[bytes] = []
     for root in roots:
@@ -428,16 +435,22 @@ class JournalDb:
             # A lease (an upload's or the metadata stage's) ends with the work it covered.
             sets = {"lease_owner": None, "lease_until": None, **sets}
         sets = {**sets, "state": str(to_state), "updated_at": now}
-        assignments = ", ".join(f"{name} = ?" for name in sets)
+        uploaded = ""
+        if to_state in (ItemState.UPLOADED, ItemState.SYNCED):
+            # photo_id now holds this content: the row's hash as this update leaves it (in
+            # SQL, a column named on the right is the value before the update).
+            sets.pop("uploaded_sha256", None)
+            if "sha256" in sets:
+                sets["uploaded_sha256"] = sets["sha256"]
+            else:
+                uploaded = ", uploaded_sha256 = sha256"
+        assignments = ", ".join(f"{name} = ?" for name in sets) + uploaded
         cursor = conn.execute(
             f"UPDATE files SET {assignments} WHERE path = ? AND state = ?{extra_where}",
             (*sets.values(), _p(path), str(from_state), *extra_params),
         )
         if cursor.rowcount != 1:
             return False
-        if to_state in (ItemState.UPLOADED, ItemState.SYNCED):
-            # photo_id now holds this content.
-            conn.execute("UPDATE files SET uploaded_sha256 = sha256 WHERE path = ?", (_p(path),))
         self._event(conn, path, str(from_state), str(to_state), detail, now)
         return True
 

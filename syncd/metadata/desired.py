@@ -16,6 +16,10 @@ import hashlib
 import json
 import os
 import re
+import stat
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -159,14 +163,118 @@ DANGLING: tuple[int, ...] = (-1,)
 
 
 def source_version(path: Path) -> SourceVersion:
-    """The version of one possible metadata source on disk (a SourceLookup)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return DANGLING if _present(path) else None
-    except OSError:
-        return DANGLING if _present(path) else None
+    """The version of one possible metadata source on disk (a SourceLookup): what it
+    points to for a symlink, DANGLING for a symlink to nothing. One lstat for a name that
+    is absent (most are) or not a symlink; a folder that cannot be searched raises
+    SidecarError, as `_present` does."""
+    st = _lstat(path)
+    if st is None:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(path)  # follows the link: an edit to the target must be seen
+        except OSError:
+            return DANGLING
     return version_of(st)
+
+
+# A folder's listing stands in for a stat of each absent sidecar name only when the folder
+# had not changed for this long when it was listed. An entry added after the listing then
+# gives the folder an mtime or ctime later than the one the listing was kept under (even
+# with timestamps as coarse as FAT's 2 s), so the listing is made again; a folder that
+# changed more recently than this (being written to) is asked name by name.
+SETTLED_FOLDER_NS = 3_000_000_000
+# Folders whose listings FolderListings keeps (least recently used dropped first). One
+# entry is a folder's path and the names of the metadata sources in it.
+LISTINGS_KEPT = 1024
+# Name endings of metadata sources, lower case (folder defaults end in them too).
+_SOURCE_SUFFIXES = tuple(suffix for fmt in FORMATS for suffix in fmt.suffixes)
+
+
+class FolderListings:
+    """Which metadata sources each folder holds, from one listing per version of the
+    folder, shared by a run's workers: a file's sidecar and folder-defaults names (14 for
+    a file one folder below its root) are looked up in memory instead of by a failing
+    lstat each. A folder is stat'ed on every use, so an entry added or removed since it was
+    listed is seen (the folder's mtime and ctime move; see SETTLED_FOLDER_NS)."""
+
+    def __init__(
+        self, kept: int = LISTINGS_KEPT, *, now_ns: Callable[[], int] = time.time_ns
+    ) -> None:
+        self._kept = kept
+        self._now_ns = now_ns  # the wall clock: folder timestamps are on it, not the run's
+        self._lock = threading.Lock()
+        self._listed: OrderedDict[str, tuple[tuple[int, ...], frozenset[str]]] = OrderedDict()
+
+    def names(self, folder: Path) -> frozenset[str] | None:
+        """The case-folded names of the metadata sources in `folder`; None when they
+        cannot be known from a listing (the caller asks the disk name by name, which also
+        reports a folder it cannot search)."""
+        where = os.fspath(folder)
+        try:
+            # Through "." : the folder must be searchable, as looking up a name in it is.
+            st = os.stat(os.path.join(where, "."))
+        except OSError:
+            return None
+        version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        with self._lock:
+            kept = self._listed.get(where)
+            if kept is not None and kept[0] == version:
+                self._listed.move_to_end(where)
+                return kept[1]
+        if self._now_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < SETTLED_FOLDER_NS:
+            return None
+        try:
+            listed = os.listdir(where)
+        except OSError:
+            return None
+        # Listed after the stat: an entry added meanwhile is in it, or moves the folder's
+        # version (and the next use lists it again).
+        names = frozenset(n.casefold() for n in listed if n.lower().endswith(_SOURCE_SUFFIXES))
+        with self._lock:
+            self._listed[where] = (version, names)
+            self._listed.move_to_end(where)
+            while len(self._listed) > self._kept:
+                self._listed.popitem(last=False)
+        return names
+
+
+class SourceView:
+    """One look at a file's metadata sources: `version` (a SourceLookup) and `present`
+    ask the disk only for names its folder's listing holds, and `holds` says that a folder
+    holds none at all (FolderListings; each folder looked up once per view). What they
+    answer is what `source_version` and `_present` would. Without listings, every name is
+    asked of the disk."""
+
+    def __init__(self, listings: FolderListings | None = None) -> None:
+        self._listings = listings
+        self._names: dict[str, frozenset[str] | None] = {}
+
+    def _names_in(self, folder: Path) -> frozenset[str] | None:
+        assert self._listings is not None
+        key = str(folder)
+        if key in self._names:
+            return self._names[key]
+        names = self._names[key] = self._listings.names(folder)
+        return names
+
+    def holds(self, folder: Path) -> bool:
+        """False when `folder` certainly holds no metadata source (its candidates need
+        not be looked at: each would be absent)."""
+        return self._listings is None or self._names_in(folder) != frozenset()
+
+    def _may_exist(self, path: Path) -> bool:
+        if self._listings is None:
+            return True
+        names = self._names_in(path.parent)
+        # Case-folded: on a case-insensitive file system the disk finds X.JSON for x.json.
+        return names is None or path.name.casefold() in names
+
+    def version(self, path: Path) -> SourceVersion:
+        return source_version(path) if self._may_exist(path) else None
+
+    def present(self, path: Path) -> bool:
+        return self._may_exist(path) and _present(path)
 
 
 def version_of(st: os.stat_result) -> tuple[int, ...]:
@@ -174,11 +282,20 @@ def version_of(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def source_paths(media_path: Path, root: Path) -> list[Path]:
+def source_paths(
+    media_path: Path, root: Path, holds: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Every path whose presence or content can change `media_path`'s metadata, shallow
     first, whether it exists or not: each folder's defaults, then the per-file sidecars,
-    in every format."""
-    folders = [p for d in _folders(media_path, root) for _, p in folder_candidates(d)]
+    in every format. Those of folders `holds` says hold no metadata source are left out."""
+    folders = [
+        p
+        for d in _folders(media_path, root)
+        if holds is None or holds(d)
+        for _, p in folder_candidates(d)
+    ]
+    if holds is not None and not holds(media_path.parent):
+        return folders
     return folders + [p for _, p in per_file_candidates(media_path)]
 
 
@@ -194,6 +311,7 @@ def metadata_signature(
     options: MetadataConfig = DEFAULT_OPTIONS,
     lookup: SourceLookup = source_version,
     image: str | None = None,
+    holds: Callable[[Path], bool] | None = None,
 ) -> str:
     """A fingerprint of everything `read_metadata(media_path, root, base)` depends on: the
     config's layer, the file's name (the default title), each source's version, and the
@@ -207,12 +325,15 @@ def metadata_signature(
     Which image a sidecar names is known only by reading it, so the signature carries the
     name (`<hex>/<name>`; `signed_image` reads it back) and the next one is taken with the
     name the last one had (see `desired_metadata`).
+
+    `holds(folder)` False: the folder holds no metadata source (SourceView.holds), so its
+    candidates are not looked up (each would be absent: the signature is the same).
     """
     h = hashlib.blake2b(digest_size=12)
     h.update(base.digest().encode())
     h.update(repr(options).encode())  # which formats are read, and how
     h.update(os.fsencode(media_path.name))
-    for path in source_paths(media_path, root):
+    for path in source_paths(media_path, root, holds):
         version = lookup(path)
         if version is not None:
             h.update(b"\0" + os.fsencode(path) + b"\0" + repr(version).encode())
@@ -242,18 +363,26 @@ def desired_metadata(
     base: Metadata,
     options: MetadataConfig = DEFAULT_OPTIONS,
     previous: str | None = None,
+    *,
+    view: SourceView | None = None,
+    signed: str | None = None,
 ) -> tuple[Metadata, str]:
     """The metadata and the signature of what it was made of, the signature taken first.
 
     `previous` is the file's last signature, whose thumbnail image is covered again. When
     the sidecar names another image now, the signature is taken again with it and the
-    metadata read again, so that an edit of the new image is never missed."""
-    sig = metadata_signature(media_path, root, base, options, image=signed_image(previous))
-    meta = read_metadata(media_path, root, base, options)
+    metadata read again, so that an edit of the new image is never missed. `signed`: that
+    first signature, when the caller took it already (with the same `previous`); `view`:
+    how the sources are looked up (the disk, name by name, when None)."""
+    view = view or SourceView()
+    sig = signed or metadata_signature(
+        media_path, root, base, options, view.version, signed_image(previous), view.holds
+    )
+    meta = read_metadata(media_path, root, base, options, view=view)
     image = thumbnail_image(meta)
     if image != signed_image(sig):
-        sig = metadata_signature(media_path, root, base, options, image=image)
-        meta = read_metadata(media_path, root, base, options)
+        sig = metadata_signature(media_path, root, base, options, view.version, image, view.holds)
+        meta = read_metadata(media_path, root, base, options, view=view)
     return meta, sig
 
 
@@ -307,13 +436,16 @@ def read_metadata(
     root: Path,
     base: Metadata = NO_METADATA,
     options: MetadataConfig = DEFAULT_OPTIONS,
+    *,
+    view: SourceView | None = None,
 ) -> Metadata:
-    """The desired metadata of `media_path`, a file under the watch/push `root`.
+    """The desired metadata of `media_path`, a file under the watch/push `root`, its
+    sources looked up through `view` (the disk, name by name, when None).
 
     Raises SidecarError ("<file>: <key>: <problem>") when any contributing
     file is unreadable or malformed.
     """
-    return read_metadata_with_sources(media_path, root, base, options)[0]
+    return read_metadata_with_sources(media_path, root, base, options, view=view)[0]
 
 
 def read_metadata_with_sources(
@@ -322,6 +454,8 @@ def read_metadata_with_sources(
     base: Metadata = NO_METADATA,
     options: MetadataConfig = DEFAULT_OPTIONS,
     base_sources: Provenance | None = None,
+    *,
+    view: SourceView | None = None,
 ) -> tuple[Metadata, Provenance]:
     """read_metadata, and where each final value came from.
 
@@ -330,7 +464,7 @@ def read_metadata_with_sources(
     """
     sources = SourceTracker(base_sources or _credited_to_config(base))
     meta = base
-    for source, layer in _layers(media_path, root, options):
+    for source, layer in _layers(media_path, root, options, view or SourceView()):
         meta = _apply(meta, layer)
         sources.record(layer, source)
     meta = _thumbnail_for(media_path, meta, sources)
@@ -387,15 +521,21 @@ def _credited_to_config(base: Metadata) -> Provenance:
     )
 
 
-def _layers(media_path: Path, root: Path, options: MetadataConfig) -> list[tuple[Source, _Layer]]:
+def _layers(
+    media_path: Path, root: Path, options: MetadataConfig, view: SourceView
+) -> list[tuple[Source, _Layer]]:
     """Every contributing file's validated layer, lowest first."""
     layers: list[tuple[Source, _Layer]] = []
     for folder in _folders(media_path, root):
-        for fmt, path in _folder_files(folder, options, check=True):
+        if not view.holds(folder):
+            continue
+        for fmt, path in _folder_files(folder, options, check=True, present=view.present):
             layer = _folder_layer(path)
             if layer is not None:
                 layers.append((Source(SourceKind.FOLDER, str(path), fmt.name), layer))
-    for fmt, path in _per_file_sidecars(media_path, options):
+    if not view.holds(media_path.parent):
+        return layers
+    for fmt, path in _per_file_sidecars(media_path, options, view.present):
         layer = _parse_sidecar(path, SIDECAR_KEYS, options)
         layers.append((Source(SourceKind.SIDECAR, str(path), fmt.name), layer))
     return layers
@@ -408,15 +548,20 @@ def _present(path: Path) -> bool:
     """Whether a sidecar name exists (a dangling symlink does: a broken sidecar to report,
     not an absent one). A folder that cannot be searched is named as the problem: whether
     it holds a sidecar cannot be known, and the file must not go up without it."""
+    return _lstat(path) is not None
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """lstat of a sidecar name; None when there is nothing by that name. Raises
+    SidecarError as `_present` says."""
     try:
-        os.lstat(path)
+        return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
-        return False
+        return None
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise SidecarError(f"{path.parent}: cannot read folder: {exc.strerror}") from None
         raise SidecarError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return True
 
 
 def _folders(media_path: Path, root: Path) -> list[Path]:
@@ -445,31 +590,37 @@ def _read_formats(options: MetadataConfig) -> tuple[SidecarFormat, ...]:
 
 
 def _present_in(
-    candidates: list[tuple[SidecarFormat, Path]], options: MetadataConfig
+    candidates: list[tuple[SidecarFormat, Path]],
+    options: MetadataConfig,
+    present: Callable[[Path], bool] = _present,
 ) -> list[tuple[SidecarFormat, Path]]:
     """The candidates that exist and whose format is read, in sidecar_order's order."""
     order = _read_formats(options)
-    present = [(f, p) for f, p in candidates if f in order and _present(p)]
-    return sorted(present, key=lambda fp: order.index(fp[0]))
+    found = [(f, p) for f, p in candidates if f in order and present(p)]
+    return sorted(found, key=lambda fp: order.index(fp[0]))
 
 
 def _per_file_sidecars(
-    media_path: Path, options: MetadataConfig
+    media_path: Path, options: MetadataConfig, present: Callable[[Path], bool]
 ) -> list[tuple[SidecarFormat, Path]]:
     """The per-file sidecars to layer, lowest first; SidecarError when that is a guess."""
-    present = _present_in(per_file_candidates(media_path), options)
-    _one_of_each(media_path, "sidecars", present, options)
-    return present
+    found = _present_in(per_file_candidates(media_path), options, present)
+    _one_of_each(media_path, "sidecars", found, options)
+    return found
 
 
 def _folder_files(
-    folder: Path, options: MetadataConfig, *, check: bool = False
+    folder: Path,
+    options: MetadataConfig,
+    *,
+    check: bool = False,
+    present: Callable[[Path], bool] = _present,
 ) -> list[tuple[SidecarFormat, Path]]:
     """The folder-defaults files of `folder` to layer, lowest first."""
-    present = _present_in(folder_candidates(folder), options)
+    found = _present_in(folder_candidates(folder), options, present)
     if check:
-        _one_of_each(folder, "folder-defaults files", present, options)
-    return present
+        _one_of_each(folder, "folder-defaults files", found, options)
+    return found
 
 
 def _one_of_each(

@@ -21,8 +21,10 @@ from syncd.metadata.albums import AlbumResolver
 from syncd.metadata.base import base_metadata
 from syncd.metadata.desired import (
     DANGLING,
+    FolderListings,
     SourceLookup,
     SourceVersion,
+    SourceView,
     desired_metadata,
     folder_signer,
     is_sidecar,
@@ -100,6 +102,8 @@ class RunContext:
         self._retired: list[RemoteFolder] = []
         self.landed = LandedCheck(self.site_lookups, journal, warn_once=self.warn_once)
         self.fields = FieldCheck(journal, warn_once=self.warn_once)
+        # Which sidecar names each folder holds, for the workers (see FolderListings).
+        self.listings = FolderListings()
 
     def _site_lookups(self) -> RemoteFolder:
         return RemoteFolder(
@@ -159,15 +163,22 @@ class RunContext:
     def base_metadata(self, path: str) -> Metadata:
         return base_metadata(self.config, path)
 
-    def signature(self, row: FileRow) -> str:
+    def sources(self) -> SourceView:
+        """A look at one file's metadata sources through the run's folder listings."""
+        return SourceView(self.listings)
+
+    def signature(self, row: FileRow, view: SourceView | None = None) -> str:
         """The signature of what the file's metadata is made of. Take it before reading the
         metadata, so an edit made while reading shows as a change later."""
+        view = view or self.sources()
         return metadata_signature(
             Path(row.path),
             self.metadata_root(row),
             self.base_metadata(row.path),
             self.config.metadata,
-            image=signed_image(row.meta_sig),
+            view.version,
+            signed_image(row.meta_sig),
+            view.holds,
         )
 
     def read_metadata(self, row: FileRow) -> Metadata:
@@ -179,14 +190,19 @@ class RunContext:
             self.config.metadata,
         )
 
-    def desired(self, row: FileRow) -> tuple[Metadata, str]:
-        """The desired metadata and the signature of its sources (taken first)."""
+    def desired(
+        self, row: FileRow, view: SourceView | None = None, *, signed: str | None = None
+    ) -> tuple[Metadata, str]:
+        """The desired metadata and the signature of its sources (taken first; `signed`:
+        taken already by `signature(row, view)`)."""
         return desired_metadata(
             Path(row.path),
             self.metadata_root(row),
             self.base_metadata(row.path),
             self.config.metadata,
             previous=row.meta_sig,
+            view=view or self.sources(),
+            signed=signed,
         )
 
     def probe(self) -> MetadataProbe:

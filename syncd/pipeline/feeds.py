@@ -59,6 +59,11 @@ class ScanFeed:
         self._pending_until: float | None = None
         self._stuck = False  # pending rows no scan can settle
         self._poked = False
+        # The journal said no row under the roots is pending, and nothing has been sent
+        # back since: step() need not ask again on every wake-up (one per file uploaded).
+        # settled() always asks, and clears this when pending rows turned up all the same
+        # (another process's scan).
+        self._none_pending = False
 
     def start(self) -> None:
         self._pending_until = self._scan()
@@ -70,8 +75,11 @@ class ScanFeed:
     def step(self) -> float | None:
         ctx = self.ctx
         if self._poked:
-            self._poked, self._stuck = False, False
-        if self._stuck or not ctx.journal.has_work([ItemState.PENDING], roots=self.root_names):
+            self._poked, self._stuck, self._none_pending = False, False, False
+        if self._stuck or self._none_pending:
+            return None
+        if not self._pending():
+            self._none_pending = True
             return None
         now = ctx.clock.time()
         if self._pending_until is not None and now < self._pending_until:
@@ -87,13 +95,20 @@ class ScanFeed:
     def settled(self) -> bool:
         if self._poked:
             return False
-        return self._stuck or not self.ctx.journal.has_work(
-            [ItemState.PENDING], roots=self.root_names
-        )
+        if self._stuck:
+            return True
+        if self._pending():
+            self._none_pending = False  # step() looks at them
+            return False
+        return True
+
+    def _pending(self) -> bool:
+        return self.ctx.journal.has_work([ItemState.PENDING], roots=self.root_names)
 
     def _scan(self) -> float | None:
         """Scan the roots; keep each problem once; return when pending files may be stable."""
         ctx = self.ctx
+        self._none_pending = False  # the scan records what it finds pending
         result = scan(
             self.roots,
             ctx.journal,

@@ -161,10 +161,11 @@ class WorkerPool:
             return bool(self._inflight) or self._claiming > 0
 
     def quiescent(self, has_work: Callable[[], bool]) -> bool:
-        """Nothing in flight, nobody claiming, and `has_work()` (asked of the journal) says
+        """Nothing in flight, nobody claiming, no file sent back to the scan that the
+        run's loop has not passed on yet, and `has_work()` (asked of the journal) says
         nothing is left; asked under the claim lock, so no claim slips between the looks."""
         with self._lock:
-            if self._inflight or self._claiming:
+            if self._inflight or self._claiming or self.requeued.is_set():
                 return False
             return not has_work()
 

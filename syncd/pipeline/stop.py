@@ -32,6 +32,13 @@ class Burst:
         self.patience = patience
 
     def done(self, pool: WorkerPool, feed: Feed, now: float) -> bool:
+        # Work in flight first: while workers are busy (most wake-ups of a burst: one per
+        # file finished) the run is not over, and the journal need not be asked. Asked
+        # before the feed, too: a worker writes a file's outcome (a file sent back to
+        # the scan: `pending`) before it leaves the in-flight set, so once nothing is in
+        # flight the feed's look at the journal sees every outcome written so far.
+        if pool.busy():
+            return False
         if not feed.settled():
             return False
         horizon = now + self.patience

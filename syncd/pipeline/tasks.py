@@ -60,8 +60,9 @@ def run_upload(tools: WorkerTools, row: FileRow) -> ItemState:
     ctx, up = tools.ctx, tools.uploader
     sig: str | None = None
     try:
-        sig = ctx.signature(row)  # kept for the failure, should the metadata be unreadable
-        meta, sig = ctx.desired(row)
+        view = ctx.sources()
+        sig = ctx.signature(row, view)  # kept for the failure, should the metadata be unreadable
+        meta, sig = ctx.desired(row, view, signed=sig)
         album_ids: dict[str, str] = {}
         if meta.albums:  # most files have none: no retry machinery, no shared lock
             album_ids = up.retry(row, lambda: ctx.albums.resolve(tools.client, meta.albums))

@@ -28,6 +28,7 @@ from syncd.journal import Journal
 from syncd.model import FileRow, ItemState, LocalFile, UploadMode
 from syncd.pipeline.announce import Announcer
 from syncd.pipeline.context import RunContext, RunOptions
+from syncd.pipeline.feeds import ScanFeed
 from syncd.pipeline.lifecycle import Lifecycle
 from syncd.pipeline.pool import LEASE_RENEW_EVERY, LEASE_SECONDS, OnWorkerFailure, WorkerPool
 from syncd.pipeline.stop import PUSH_RETRY_PATIENCE, Burst
@@ -227,6 +228,71 @@ def test_deferred_metadata_is_waited_for_within_the_patience_only(
     assert burst.done(pool, feed, clock.time())
     clock.advance(30)
     assert not burst.done(pool, feed, clock.time())
+
+
+class CountingFeed(SettledFeed):
+    """A settled feed that counts how often the stop rule asked it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def settled(self) -> bool:
+        self.asked += 1
+        return True
+
+
+def test_a_burst_is_not_over_while_work_is_in_flight_and_asks_nothing(
+    context: tuple[RunContext, FakeClock],
+) -> None:
+    """The loop wakes once per file finished: while other files are in flight, the stop
+    rule says "not over" without a look at the journal (the feed's look included)."""
+    ctx, clock = context
+    burst, pool, feed = Burst(ctx.journal, None), idle_pool(ctx), CountingFeed()
+    pool._inflight.add("/r/a.mp4")
+    assert not burst.done(pool, feed, clock.time())
+    assert feed.asked == 0
+    pool._inflight.discard("/r/a.mp4")
+    assert burst.done(pool, feed, clock.time())
+    assert feed.asked == 1
+
+
+def test_a_burst_is_not_over_while_a_file_sent_back_to_the_scan_is_not_passed_on(
+    context: tuple[RunContext, FakeClock],
+) -> None:
+    """A worker sends a changed file back to the scan (`pending`), says so, and leaves the
+    in-flight set: until the loop has poked the feed with it, the run is not over, even
+    when the feed's look at the journal came before the file was sent back."""
+    ctx, clock = context
+    burst, pool, feed = Burst(ctx.journal, None), idle_pool(ctx), SettledFeed()
+    pool.requeued.set()
+    assert not burst.done(pool, feed, clock.time())
+    pool.requeued.clear()
+    assert burst.done(pool, feed, clock.time())
+
+
+def test_pending_rows_another_scan_recorded_are_looked_at_once_the_burst_asks(
+    context: tuple[RunContext, FakeClock], tmp_path: Path
+) -> None:
+    """The scan feed does not ask the journal about pending rows on every wake-up once it
+    found none; rows another process recorded meanwhile keep the burst going (settled()
+    always asks) and are scanned at the next step."""
+    ctx, clock = context
+    root = tmp_path / "tree"
+    root.mkdir()
+    feed = ScanFeed(ctx, [root], Announcer(NullProgress(), clock), on_ready=lambda: None)
+    feed.start()
+    assert feed.step() is None  # nothing pending: nothing to wait for
+    [clip] = make_tree(root, 1)
+    st = clip.stat()
+    ctx.journal.observe_batch(
+        [LocalFile(str(clip), st.st_size, st.st_mtime_ns, st.st_ino)], str(root)
+    )
+    assert feed.step() is None  # not asked again on this wake-up
+    assert not feed.settled()
+    feed.step()  # scanned now: stable (by the clock), hashed, ready for a worker
+    row = ctx.journal.get(str(clip))
+    assert row is not None and row.state is ItemState.READY
+    assert feed.settled()
 
 
 # --- leases --------------------------------------------------------------------------------
