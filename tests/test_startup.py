@@ -22,14 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
     ],
 )
 def test_tool_libraries_wait_until_asked_for(module: str) -> None:
-    probe = f"import sys, syncd.cli; print(sorted(m for m in sys.modules if {module!r} in m))"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert _loaded_after("syncd.cli", module) == "[]"
 
 
 @pytest.mark.parametrize(
@@ -41,14 +34,16 @@ def test_tool_libraries_wait_until_asked_for(module: str) -> None:
     ],
 )
 def test_a_push_imports_sidecar_parsers_and_bars_only_when_used(module: str) -> None:
-    probe = (
-        "import sys, syncd.cli, syncd.push, syncd.metadata.desired; "
-        f"print(sorted(m for m in sys.modules if m.startswith({module!r})))"
-    )
+    assert _loaded_after("syncd.cli, syncd.push, syncd.metadata.desired", module) == "[]"
+
+
+def _loaded_after(imports: str, module: str) -> str:
+    """The modules named like `module` that a fresh interpreter holds after `imports`."""
+    probe = f"import sys, {imports}; print(sorted(m for m in sys.modules if {module!r} in m))"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stdout.strip()
