@@ -274,6 +274,7 @@ class Watch:
     def reload(self, *, quiet: bool = False) -> bool:
         """Re-read the config; keep the running one if the new one does not load or needs a
         restart (another journal or site)."""
+        self._status_told = ""  # "reloading ..." replaces the last status: say it again after
         with self.notifier.reload(f"reloading {self.config_path}"):
             try:
                 new = load_config(self.config_path)

@@ -178,33 +178,45 @@ def source_version(path: Path) -> SourceVersion:
     return version_of(st)
 
 
-# A folder's listing stands in for a stat of each absent sidecar name only when the folder
-# had not changed for this long when it was listed. An entry added after the listing then
-# gives the folder an mtime or ctime later than the one the listing was kept under (even
-# with timestamps as coarse as FAT's 2 s), so the listing is made again; a folder that
-# changed more recently than this (being written to) is asked name by name.
-SETTLED_FOLDER_NS = 3_000_000_000
+# A folder's listing stands in for a stat of each absent sidecar name only for a version of
+# the folder (its dev, inode, mtime and ctime) first seen at least this long ago, on this
+# host's monotonic clock, and the listing is made then. An entry added after the listing
+# is stamped by the file system's own clock at least this much later than the version was,
+# so it moves the folder's timestamps even when they are as coarse as FAT's 2 s, and even
+# when the file system's clock is off from this host's (NFS, a NAS without NTP). No clock
+# is compared with another: a folder that keeps changing is asked name by name.
+SETTLED_FOLDER_SECONDS = 3.0
 # Folders whose listings FolderListings keeps (least recently used dropped first). One
-# entry is a folder's path and the names of the metadata sources in it.
+# entry is a folder's path, its version, when that was first seen and the names of the
+# metadata sources in it.
 LISTINGS_KEPT = 1024
 # Name endings of metadata sources, lower case (folder defaults end in them too).
 _SOURCE_SUFFIXES = tuple(suffix for fmt in FORMATS for suffix in fmt.suffixes)
 
 
+@dataclass(slots=True)
+class _Seen:
+    version: tuple[int, ...]
+    since: float  # monotonic
+    names: frozenset[str] | None = None  # listed once the version had settled
+
+
 class FolderListings:
-    """Which metadata sources each folder holds, from one listing per version of the
-    folder, shared by a run's workers: a file's sidecar and folder-defaults names (14 for
-    a file one folder below its root) are looked up in memory instead of by a failing
+    """Which metadata sources each folder holds, from one listing per settled version of
+    the folder, shared by a run's workers: a file's sidecar and folder-defaults names (14
+    for a file one folder below its root) are looked up in memory instead of by a failing
     lstat each. A folder is stat'ed on every use, so an entry added or removed since it was
-    listed is seen (the folder's mtime and ctime move; see SETTLED_FOLDER_NS)."""
+    listed is seen (see SETTLED_FOLDER_SECONDS). The uploads use them; the metadata stage
+    and the scan ask the disk, so what a listing could miss (a file system that never
+    moves a folder's timestamps) still reaches the site through the metadata stage."""
 
     def __init__(
-        self, kept: int = LISTINGS_KEPT, *, now_ns: Callable[[], int] = time.time_ns
+        self, kept: int = LISTINGS_KEPT, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._kept = kept
-        self._now_ns = now_ns  # the wall clock: folder timestamps are on it, not the run's
+        self._clock = clock
         self._lock = threading.Lock()
-        self._listed: OrderedDict[str, tuple[tuple[int, ...], frozenset[str]]] = OrderedDict()
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
 
     def names(self, folder: Path) -> frozenset[str] | None:
         """The case-folded names of the metadata sources in `folder`; None when they
@@ -217,26 +229,34 @@ class FolderListings:
         except OSError:
             return None
         version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        now = self._clock()
         with self._lock:
-            kept = self._listed.get(where)
-            if kept is not None and kept[0] == version:
-                self._listed.move_to_end(where)
-                return kept[1]
-        if self._now_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < SETTLED_FOLDER_NS:
-            return None
+            seen = self._seen.get(where)
+            if seen is None or seen.version != version:
+                self._remember(where, _Seen(version, now))
+                return None
+            self._seen.move_to_end(where)
+            if seen.names is not None:
+                return seen.names
+            if now - seen.since < SETTLED_FOLDER_SECONDS:
+                return None
         try:
             listed = os.listdir(where)
         except OSError:
             return None
         # Listed after the stat: an entry added meanwhile is in it, or moves the folder's
-        # version (and the next use lists it again).
+        # version (and the next use starts over with the new one).
         names = frozenset(n.casefold() for n in listed if n.lower().endswith(_SOURCE_SUFFIXES))
         with self._lock:
-            self._listed[where] = (version, names)
-            self._listed.move_to_end(where)
-            while len(self._listed) > self._kept:
-                self._listed.popitem(last=False)
+            if seen is self._seen.get(where):
+                seen.names = names
         return names
+
+    def _remember(self, where: str, seen: _Seen) -> None:
+        self._seen[where] = seen
+        self._seen.move_to_end(where)
+        while len(self._seen) > self._kept:
+            self._seen.popitem(last=False)
 
 
 class SourceView:

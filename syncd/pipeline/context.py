@@ -164,13 +164,15 @@ class RunContext:
         return base_metadata(self.config, path)
 
     def sources(self) -> SourceView:
-        """A look at one file's metadata sources through the run's folder listings."""
+        """A look at one file's metadata sources through the run's folder listings (for
+        the uploads, where a stat per sidecar name is most of a small file's cost)."""
         return SourceView(self.listings)
 
     def signature(self, row: FileRow, view: SourceView | None = None) -> str:
         """The signature of what the file's metadata is made of. Take it before reading the
-        metadata, so an edit made while reading shows as a change later."""
-        view = view or self.sources()
+        metadata, so an edit made while reading shows as a change later. Without a view,
+        from the disk."""
+        view = view or SourceView()
         return metadata_signature(
             Path(row.path),
             self.metadata_root(row),
@@ -194,14 +196,15 @@ class RunContext:
         self, row: FileRow, view: SourceView | None = None, *, signed: str | None = None
     ) -> tuple[Metadata, str]:
         """The desired metadata and the signature of its sources (taken first; `signed`:
-        taken already by `signature(row, view)`)."""
+        taken already by `signature(row, view)`). Without a view, every source is asked of
+        the disk: the metadata stage must never trust a listing over what the scan saw."""
         return desired_metadata(
             Path(row.path),
             self.metadata_root(row),
             self.base_metadata(row.path),
             self.config.metadata,
             previous=row.meta_sig,
-            view=view or self.sources(),
+            view=view or SourceView(),
             signed=signed,
         )
 

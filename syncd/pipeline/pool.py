@@ -201,7 +201,8 @@ class WorkerPool:
                     continue
                 if made_at != self._tools_generation:
                     tools.close()
-                    tools, made_at = WorkerTools(ctx), self._tools_generation
+                    made_at = self._tools_generation  # before: see above
+                    tools = WorkerTools(ctx)
                 work = self._claim()
                 if work is None:
                     self._wait_for_work(generation)

@@ -172,6 +172,13 @@ def test_systemd_hears_ready_status_watchdog_reloading_and_stopping(
         wait_until("WATCHDOG=1 pings", lambda: notify.seen("WATCHDOG=1"), daemon)
         daemon.signal(signal.SIGHUP)
         wait_until("RELOADING=1", lambda: notify.seen("RELOADING=1"), daemon)
+        # The reload's "reloading ..." status is replaced by the status line again, even
+        # though the daemon's counts did not change.
+        wait_until(
+            "a status line after the reload's",
+            lambda: "reloading" not in notify.statuses()[-1],
+            daemon,
+        )
         assert daemon.stop() == 0
         assert notify.seen("STOPPING=1")
         status = [m for m in notify.messages if "STATUS=" in m]
