@@ -186,6 +186,9 @@ def source_version(path: Path) -> SourceVersion:
 # when the file system's clock is off from this host's (NFS, a NAS without NTP). No clock
 # is compared with another: a folder that keeps changing is asked name by name.
 SETTLED_FOLDER_SECONDS = 3.0
+# The same for a folder whose timestamps have a fraction of a second (a file system that
+# stamps in ns, us or ms): one such tick passes long before this.
+SETTLED_FINE_FOLDER_SECONDS = 0.1
 # Folders whose listings FolderListings keeps (least recently used dropped first). One
 # entry is a folder's path, its version, when that was first seen and the names of the
 # metadata sources in it.
@@ -198,6 +201,7 @@ _SOURCE_SUFFIXES = tuple(suffix for fmt in FORMATS for suffix in fmt.suffixes)
 class _Seen:
     version: tuple[int, ...]
     since: float  # monotonic
+    settle: float  # seconds the version must stay before it is listed
     names: frozenset[str] | None = None  # listed once the version had settled
 
 
@@ -233,12 +237,14 @@ class FolderListings:
         with self._lock:
             seen = self._seen.get(where)
             if seen is None or seen.version != version:
-                self._remember(where, _Seen(version, now))
+                whole_seconds = not (st.st_mtime_ns % 10**9 or st.st_ctime_ns % 10**9)
+                settle = SETTLED_FOLDER_SECONDS if whole_seconds else SETTLED_FINE_FOLDER_SECONDS
+                self._remember(where, _Seen(version, now, settle))
                 return None
             self._seen.move_to_end(where)
             if seen.names is not None:
                 return seen.names
-            if now - seen.since < SETTLED_FOLDER_SECONDS:
+            if now - seen.since < seen.settle:
                 return None
         try:
             listed = os.listdir(where)

@@ -16,6 +16,7 @@ import pytest
 from syncd.errors import SidecarError
 from syncd.metadata import desired
 from syncd.metadata.desired import (
+    SETTLED_FINE_FOLDER_SECONDS,
     SETTLED_FOLDER_SECONDS,
     FolderListings,
     SourceView,
@@ -150,20 +151,28 @@ def test_a_sidecar_added_after_its_folder_was_listed_is_seen(tmp_path: Path) -> 
     assert sig == metadata_signature(media, tmp_path, BASE)
 
 
-def test_a_folder_is_listed_only_once_its_version_has_stayed_a_while(tmp_path: Path) -> None:
+def test_a_folder_is_listed_only_once_its_version_has_stayed_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A folder version seen for the first time, or moments ago, is asked name by name: an
     entry added within the same tick of the file system's clock would not move the folder's
-    timestamps. Only this host's monotonic clock is read: the folder's timestamps are
-    never compared with it (a file system's clock may be far off)."""
-    clock = Monotonic()
-    listings = FolderListings(clock=clock)
-    assert listings.names(tmp_path) is None
-    clock.now += SETTLED_FOLDER_SECONDS - 0.01
-    assert listings.names(tmp_path) is None
-    clock.now += 0.01
-    assert listings.names(tmp_path) == frozenset()
-    stamped_later(tmp_path)  # a new version starts over
-    assert listings.names(tmp_path) is None
+    timestamps. A tick is a fraction of a second where the timestamps have fractions, up to
+    2 s (FAT) where they are whole seconds. Only this host's monotonic clock is read: the
+    folder's timestamps are never compared with it (a file system's clock may be far off)."""
+    for settle, os_seen in (
+        (SETTLED_FINE_FOLDER_SECONDS, os),
+        (SETTLED_FOLDER_SECONDS, CoarseClockOs("os")),
+    ):
+        monkeypatch.setattr(desired, "os", os_seen)
+        clock = Monotonic()
+        listings = FolderListings(clock=clock)
+        assert listings.names(tmp_path) is None
+        clock.now += settle - 0.01
+        assert listings.names(tmp_path) is None
+        clock.now += 0.01
+        assert listings.names(tmp_path) == frozenset()
+        stamped_later(tmp_path)  # a new version starts over
+        assert listings.names(tmp_path) is None
 
 
 class CoarseClockOs(types.ModuleType):
