@@ -368,19 +368,23 @@ class Files(JournalDb):
         with `problem`, that the metadata cannot be read (the item keeps what it has; the
         metadata stage reports it until the sidecar is fixed). Due at once either way."""
         desired = digest if problem is None else UNREADABLE_METADATA
+        # A row read as `uploaded` may have become `synced` since (its metadata apply
+        # finished): the same item on the site, so the desire still holds.
+        on_site = (str(ItemState.UPLOADED), str(ItemState.SYNCED))
+        states = on_site if str(row.state) in on_site else (str(row.state),) * 2
         with self._write() as conn:
             now = self._clock.time()
             cursor = conn.execute(
                 "UPDATE files SET desired_digest = ?, meta_sig = ?, next_attempt_at = NULL,"
                 " error_code = ?, error_message = ?, parks = 0"
-                " WHERE path = ? AND state = ? AND size = ? AND mtime_ns = ?",
+                " WHERE path = ? AND state IN (?, ?) AND size = ? AND mtime_ns = ?",
                 (
                     desired,
                     meta_sig,
                     None if problem is None else BAD_SIDECAR,
                     None if problem is None else _text(problem),
                     _p(row.path),
-                    str(row.state),
+                    *states,
                     row.size,
                     row.mtime_ns,
                 ),

@@ -581,3 +581,28 @@ def test_a_desire_recorded_during_an_apply_is_kept_and_stays_due(journal: Journa
     assert again is not None and again.desired_digest == "B"
     assert journal.finish_metadata(again, "h:1:3", digest="B", meta_sig="sig-B", detail="done")
     assert journal.claim_metadata("h:1:4", 60) is None
+
+
+def test_a_desire_read_before_an_apply_finished_is_recorded_after_it(journal: Journal) -> None:
+    """The other order: the watch feed reads the row while its metadata is being applied
+    (`uploaded`), the apply finishes (`synced`), then the feed records the edit it saw. The
+    row is still the same file on the site, so the desire is recorded and due (it was
+    refused for the state it no longer had, and the edit waited for the hourly rescan)."""
+    add_ready(journal, "/r/a.mp4")
+    assert journal.claim("h:1:1", 60) is not None
+    assert journal.transition(
+        "/r/a.mp4", S.UPLOADING, S.UPLOADED, owner="h:1:1", photo_id="7", desired_digest="A"
+    )
+    row = journal.claim_metadata("h:1:2", 60)
+    assert row is not None
+    seen_by_the_feed = journal.get("/r/a.mp4")
+    assert seen_by_the_feed is not None and seen_by_the_feed.state is S.UPLOADED
+    assert journal.finish_metadata(row, "h:1:2", digest="A", meta_sig="sig-A", detail="done")
+    assert journal.set_desired(seen_by_the_feed, "B", "sig-B")
+    done = journal.get("/r/a.mp4")
+    assert done is not None
+    assert (done.state, done.applied_digest, done.desired_digest, done.meta_sig) == (
+        S.SYNCED, "A", "B", "sig-B",
+    )  # fmt: skip
+    again = journal.claim_metadata("h:1:3", 60)  # due, for B
+    assert again is not None and again.desired_digest == "B"
