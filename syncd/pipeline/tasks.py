@@ -109,6 +109,8 @@ def run_metadata(tools: WorkerTools, row: FileRow) -> ItemState | None:
         if done and plan.fields is not None:
             # photo/update does not document publish_date: read back, or said plainly.
             ctx.fields.after_update(row, plan.fields, tools.uploader.read_back(row))
+        if done:
+            _keep_an_edit_made_meanwhile(ctx, row.path, digest, sig)
     except Interrupted:
         ctx.journal.release_lease(row.path, ctx.owner)
         raise
@@ -150,6 +152,25 @@ def run_metadata(tools: WorkerTools, row: FileRow) -> ItemState | None:
         ctx.progress.file_finished(row.path, "updated", f"metadata of photo {row.photo_id}")
         return ItemState.SYNCED
     return None
+
+
+def _keep_an_edit_made_meanwhile(ctx: RunContext, path: str, applied: str, sig: str) -> None:
+    """A source edited while the update ran (a sidecar rewritten mid-apply): record the new
+    desire now, so the row stays due and the edit is sent next. The watch feed records it
+    too when it looks after the edit; this does not depend on the order of its look and
+    the finish."""
+    current = ctx.journal.get(path)
+    if current is None or current.state is not ItemState.SYNCED:
+        return
+    try:
+        meta, now_sig = ctx.desired(current)
+    except SidecarError as exc:
+        now_sig = ctx.signature(current)
+        if now_sig != sig:
+            ctx.journal.set_desired(current, None, now_sig, problem=str(exc))
+        return
+    if now_sig != sig and meta.digest() != applied:
+        ctx.journal.set_desired(current, meta.digest(), now_sig)
 
 
 def _defer(
