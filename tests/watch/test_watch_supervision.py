@@ -182,7 +182,11 @@ def test_observer_restarts_back_off_1_2_4_up_to_60_s_and_start_over_after_a_succ
 
 
 def test_a_reload_that_lands_while_a_worker_makes_its_client_is_not_missed(
-    sandbox: Sandbox, sandbox_config: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox,
+    sandbox_config: Path,
+    archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Refused credentials pause the workers and respawn the one that met them. The
     operator's fix (SIGHUP) can land while that worker is still making its client from the
@@ -209,12 +213,17 @@ def test_a_reload_that_lands_while_a_worker_makes_its_client_is_not_missed(
                 wait_for("the reload", lambda: pool._tools_generation > before, WAIT)
 
     monkeypatch.setattr(pool_module, "WorkerTools", ToolsRacingAReload)
+    caplog.set_level(logging.ERROR, logger="syncd.pipeline.pool")
     with Journal.open(config.journal_path) as journal:
         watch = Watch(config, journal)
         watches.append(watch)
         with running(watch):
             files = make_tree(archive, 1, size=1500)
             wait_for("the pause", lambda: watch.pool.paused() or len(made) > 1, WAIT)
-            wait_for("the item", lambda: len(sandbox.items()) == 1, CREDENTIALS_RETRY_SECONDS / 2)
+            wait_for("the item", lambda: len(sandbox.items()) == 1, WAIT)
             assert_once_each(sandbox, files)
             assert len(made) == 3  # the worker made its tools again after the reload
+    # Refused once, before the fix; never again (a stale client is refused and pauses the
+    # workers for another CREDENTIALS_RETRY_SECONDS).
+    paused = [m for m in _messages(caplog) if m.startswith("uploading paused for ")]
+    assert paused == [paused[0]] and f"for {CREDENTIALS_RETRY_SECONDS:.0f} s" in paused[0]
